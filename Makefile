@@ -1,0 +1,43 @@
+# Two set-up commands (README): `make run` and `make test`. Everything else is a helper.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:5000
+# Debian packages the tests drive (real clients and the reference registry).
+APT_PACKAGES := skopeo podman buildah containerd docker-registry curl
+PYTEST_ARGS ?=
+
+.PHONY: run test venv system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.c ext/*.h)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel "Cython==3.3.1"
+	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Run the node on its embedded default: local-directory origin and data in $(DATA_DIR).
+run: venv
+	$(PY) -m ocicache serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+## Install what the tests need (Debian packages when root), then run the whole suite.
+system-deps:
+	@missing=""; for c in skopeo podman buildah containerd docker-registry curl; do \
+	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else echo "warning: missing$$missing (run as root to install them; tests that need them fail in CI)"; fi; \
+	fi
+
+test: system-deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Micro-benchmarks (pytest-benchmark); results as ratios in one run.
+bench: venv
+	$(PY) -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,ops
+
+clean:
+	rm -rf build $(VENV) ocicache/*.so ext/_digest_c.c ext/_rangecopy_c.c

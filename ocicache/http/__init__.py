@@ -1,0 +1,1 @@
+"""Protocol layer: routes, middleware and thin handlers for the OCI Distribution API."""

@@ -1,0 +1,35 @@
+"""Blob handlers: HEAD/GET (with single Range) and DELETE (spec end-2, end-10)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..reference import Digest
+from .body import send_file, send_stream
+from .params import byte_range
+from .state import registry_of, settings_of
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def get_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    digest = Digest.parse(digest_text)
+    blob = await registry.blob(name, digest)
+    span = byte_range(request.headers.get("Range"), blob.size)
+    offset, count = span if span is not None else (0, blob.size)
+    resp = web.StreamResponse(status=206 if span is not None else 200)
+    resp.content_length = count
+    resp.content_type = "application/octet-stream"
+    resp.headers.update({"Docker-Content-Digest": str(digest), "Accept-Ranges": "bytes",
+                         "ETag": f'"{digest}"', "Cache-Control": IMMUTABLE})
+    if span is not None:
+        resp.headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{blob.size}"
+    if blob.path is not None:
+        return await send_file(request, resp, blob.path, offset, count, settings_of(request).server.sendfile)
+    return await send_stream(request, resp, registry.read_blob(digest, offset, count))
+
+
+async def delete_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
+    digest = Digest.parse(digest_text)
+    await registry_of(request).delete_blob(name, digest)
+    return web.Response(status=202, headers={"Docker-Content-Digest": str(digest)})

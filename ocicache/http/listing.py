@@ -1,0 +1,39 @@
+"""Listings: tags (end-8a/8b), catalog, referrers (end-12a/12b)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..reference import Digest
+from ..registry.manifests import OCI_INDEX
+from .params import page, paginate
+from .state import registry_of, settings_of
+
+
+def _listing(body: dict, link: str | None) -> web.Response:
+    resp = web.json_response(body)
+    if link:
+        resp.headers["Link"] = link
+    return resp
+
+
+async def list_tags(request: web.Request, name: str) -> web.StreamResponse:
+    n, last = page(request, settings_of(request).limits.max_page)
+    tags, link = paginate(await registry_of(request).tags(name), n, last, f"/v2/{name}/tags/list")
+    return _listing({"name": name, "tags": tags}, link)
+
+
+async def catalog(request: web.Request) -> web.StreamResponse:
+    n, last = page(request, settings_of(request).limits.max_page)
+    repos, link = paginate(await registry_of(request).repositories(), n, last, "/v2/_catalog")
+    return _listing({"repositories": repos}, link)
+
+
+async def referrers(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
+    subject = Digest.parse(digest_text)
+    artifact_type = request.query.get("artifactType") or None
+    found = await registry_of(request).referrers(name, subject, artifact_type)
+    body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.as_json() for d in found]}
+    resp = web.json_response(body, content_type=OCI_INDEX)
+    if artifact_type:
+        resp.headers["OCI-Filters-Applied"] = "artifactType"
+    return resp

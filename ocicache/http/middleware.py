@@ -1,0 +1,56 @@
+"""The one place errors become responses, and the headers every response carries."""
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from .. import errors
+from ..errors import OCIError
+
+log = logging.getLogger("ocicache.http")
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+
+
+def error_response(exc: OCIError, method: str) -> web.Response:
+    body = b"" if method == "HEAD" else json.dumps(exc.body()).encode()
+    resp = web.Response(status=exc.status, body=body, content_type="application/json")
+    if method == "HEAD":
+        resp.content_length = len(json.dumps(exc.body()))
+    for key, value in exc.headers.items():
+        resp.headers[key] = value
+    return resp
+
+
+@web.middleware
+async def oci_errors(request: web.Request, handler) -> web.StreamResponse:
+    """Render OCIError (and aiohttp's own HTTP errors) as the spec's error JSON.
+
+    Anything else is a bug in the node: it is logged once with its traceback and the
+    client gets a JSON 500 that says so, never a traceback.
+    """
+    try:
+        resp = await handler(request)
+    except OCIError as exc:
+        resp = error_response(exc, request.method)
+    except web.HTTPException as exc:
+        code = {404: errors.NOT_FOUND, 405: errors.METHOD_NOT_ALLOWED,
+                413: errors.SIZE_INVALID}.get(exc.status)
+        if code is None or exc.status < 400:
+            raise
+        resp = error_response(OCIError(code, exc.reason, status=exc.status), request.method)
+    except ConnectionError:
+        raise  # the client went away; aiohttp drops the connection quietly
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path_qs[:300])
+        resp = error_response(OCIError(errors.ErrorCode("UNKNOWN", "internal error in the registry node; "
+                                                        "the node's log has the details", 500)), request.method)
+    return resp
+
+
+async def common_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    """on_response_prepare: headers every response carries, streamed ones included."""
+    resp.headers.setdefault(*API_VERSION_HEADER)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")

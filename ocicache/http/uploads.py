@@ -1,0 +1,85 @@
+"""Upload handlers (spec end-4a/4b, end-5, end-6, end-11, end-13 and "Mounting a blob")."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import errors
+from ..errors import OCIError
+from ..reference import Digest, check_name
+from ..registry.uploads import UploadSession
+from .params import content_length, content_range, digest_param
+from .state import registry_of
+
+
+def _session_headers(session: UploadSession) -> dict[str, str]:
+    return {"Location": f"/v2/{session.repo}/blobs/uploads/{session.id}",
+            "Range": session.range_header(), "Docker-Upload-UUID": session.id,
+            "Cache-Control": "no-store"}
+
+
+def _created(name: str, digest: Digest) -> web.Response:
+    return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
+                                             "Docker-Content-Digest": str(digest)})
+
+
+async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    mount = request.query.get("mount")
+    if mount is not None:
+        digest = Digest.parse(mount)
+        source = request.query.get("from")
+        if source is not None and await registry.mount_blob(name, digest, check_name(source)):
+            return _created(name, digest)
+        # spec: a registry that cannot mount falls back to opening an upload session
+    digest = digest_param(request, required=False)
+    session = registry.start_upload(name)
+    if digest is None and not request.body_exists:
+        return web.Response(status=202, headers=_session_headers(session))
+    try:
+        await registry.append_upload(session, request.content.iter_any(), None)
+        if digest is None:  # body without ?digest=: kept as the first chunk
+            return web.Response(status=202, headers=_session_headers(session))
+        await registry.finish_upload(session, digest)
+    except BaseException:
+        registry.cancel_upload(session)
+        raise
+    return _created(name, digest)
+
+
+async def _append_chunk(request: web.Request, session: UploadSession) -> None:
+    span = content_range(request.headers.get("Content-Range"))
+    length = content_length(request)
+    if span is not None and length is not None and length != span[1] - span[0] + 1:
+        raise OCIError(errors.BLOB_UPLOAD_INVALID, f"Content-Range {span[0]}-{span[1]} is "
+                       f"{span[1] - span[0] + 1} bytes but Content-Length is {length}")
+    expected = None if span is None else span[1] - span[0] + 1
+    await registry_of(request).append_upload(session, request.content.iter_any(),
+                                             None if span is None else span[0], expected)
+
+
+async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    async with registry_of(request).upload(name, upload_id) as session:
+        await _append_chunk(request, session)
+    return web.Response(status=202, headers=_session_headers(session))
+
+
+async def put_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    digest = digest_param(request, required=True)
+    async with registry.upload(name, upload_id) as session:
+        if request.body_exists:
+            await _append_chunk(request, session)
+        await registry.finish_upload(session, digest)
+    return _created(name, digest)
+
+
+async def upload_status(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    async with registry_of(request).upload(name, upload_id) as session:
+        return web.Response(status=204, headers=_session_headers(session))
+
+
+async def cancel_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
+    registry = registry_of(request)
+    async with registry.upload(name, upload_id) as session:
+        registry.cancel_upload(session)
+    return web.Response(status=204)

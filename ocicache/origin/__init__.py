@@ -1,0 +1,81 @@
+"""The origin: where content lives for good. One small protocol, several implementations.
+
+Contracts (every implementation keeps them; `tests/conformance` runs one suite against each):
+- Blobs are global and content-addressed; a repository sees a blob only once it is linked
+  to it (`link_blob`), as in CNCF distribution's storage.
+- `put_blob` makes a blob readable by digest only after all its bytes are durable; a reader
+  never sees a partial blob. The caller has verified the digest.
+- Manifests are stored as blobs and linked as revisions of a repository; a tag names one
+  revision. `put_manifest` is visible to readers once it returns.
+- Missing things raise OCIError with BLOB_UNKNOWN, MANIFEST_UNKNOWN or NAME_UNKNOWN;
+  backend failures are translated to OCIError(UNAVAILABLE) here, never leaked.
+- Optional abilities (e.g. `local_blob_path`) raise `Unsupported` or return None.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator, Protocol
+
+from ..reference import Digest
+
+
+class Origin(Protocol):
+    async def blob_size(self, digest: Digest) -> int:
+        """Size of a stored blob; BLOB_UNKNOWN if absent."""
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        """A file holding the blob for zero-copy serving, or None if the origin is not local."""
+
+    def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Bytes [offset, offset+length) of a blob, in bounded chunks."""
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        """Take the verified file `staged` (consumed) as the content of `digest`."""
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        """Make a stored blob visible in `repo`."""
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        """Whether `repo` sees the blob (as a layer/config or as a manifest revision)."""
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        """Hide the blob from `repo`; BLOB_UNKNOWN if it was not linked."""
+
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        """The manifest bytes of a revision of `repo`; MANIFEST_UNKNOWN if absent."""
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        """Store manifest bytes under `digest` in `repo`, and point `tag` at it if given."""
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        """The digest a tag points at; MANIFEST_UNKNOWN if the tag does not exist."""
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        """Remove a revision and every tag pointing at it; MANIFEST_UNKNOWN if absent."""
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        """Remove one tag (the revision stays); MANIFEST_UNKNOWN if absent."""
+
+    async def list_tags(self, repo: str) -> list[str]:
+        """All tags of `repo`, sorted; NAME_UNKNOWN if the repository has no manifests."""
+
+    async def list_repositories(self) -> list[str]:
+        """All repositories that hold at least one manifest, sorted."""
+
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        """Record that manifest `referrer` names `subject` in its `subject` field."""
+
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        """Manifests of `repo` recorded as referring to `subject`, sorted."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+def open_origin(url: str) -> Origin:
+    """The origin named by a config URL (file:// for now)."""
+    if url.startswith("file://"):
+        from .fs import FilesystemOrigin
+        return FilesystemOrigin(Path(url[len("file://"):]))
+    from ..config import ConfigError
+    raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path)")

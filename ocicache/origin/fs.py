@@ -1,0 +1,240 @@
+"""The local-directory origin, laid out as CNCF distribution's filesystem driver lays it out.
+
+    <root>/docker/registry/v2/blobs/sha256/<hex[:2]>/<hex>/data
+    <root>/docker/registry/v2/repositories/<name>/_layers/sha256/<hex>/link
+    <root>/docker/registry/v2/repositories/<name>/_manifests/revisions/sha256/<hex>/link
+    <root>/docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
+    <root>/docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/sha256/<hex>/link
+    <root>/docker/registry/v2/repositories/<name>/_refs/subjects/sha256/<subject>/sha256/<hex>/link
+
+so a `registry:2` pointed at <root> reads what ocicache wrote, and the other way round.
+Every write lands in a temporary file in the target folder and is renamed into place,
+so readers never see a partial file. Names, tags and digests reaching this module have
+been checked against the spec's grammar, which admits no '..' and no absolute paths.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import AsyncIterator
+
+from .. import errors, rangecopy
+from ..errors import OCIError
+from ..reference import Digest
+
+READ_CHUNK = 1024 * 1024
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _read_link(path: Path) -> Digest | None:
+    try:
+        return Digest.parse(path.read_text().strip())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OCIError:
+        return None  # a damaged link file is treated as absent
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemOrigin:
+    """Content in a local directory; blobs are served zero-copy from their files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.base = self.root / "docker" / "registry" / "v2"
+        (self.base / "blobs").mkdir(parents=True, exist_ok=True)
+        (self.base / "repositories").mkdir(parents=True, exist_ok=True)
+
+    # ---- paths ----
+    def _blob_data(self, digest: Digest) -> Path:
+        return self.base / "blobs" / digest.algorithm / digest.hex[:2] / digest.hex / "data"
+
+    def _repo(self, repo: str) -> Path:
+        return self.base / "repositories" / repo
+
+    def _layer_link(self, repo: str, digest: Digest) -> Path:
+        return self._repo(repo) / "_layers" / digest.algorithm / digest.hex / "link"
+
+    def _revision_link(self, repo: str, digest: Digest) -> Path:
+        return self._repo(repo) / "_manifests" / "revisions" / digest.algorithm / digest.hex / "link"
+
+    def _tag_dir(self, repo: str, tag: str) -> Path:
+        return self._repo(repo) / "_manifests" / "tags" / tag
+
+    def _subject_dir(self, repo: str, subject: Digest) -> Path:
+        return self._repo(repo) / "_refs" / "subjects" / subject.algorithm / subject.hex
+
+    # ---- blobs ----
+    async def blob_size(self, digest: Digest) -> int:
+        try:
+            return self._blob_data(digest).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in the origin",
+                           detail={"digest": str(digest)}) from None
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        return self._blob_data(digest)
+
+    async def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        try:
+            fh = open(self._blob_data(digest), "rb")
+        except FileNotFoundError:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in the origin",
+                           detail={"digest": str(digest)}) from None
+        with fh:
+            end = offset + length
+            while offset < end:
+                chunk = os.pread(fh.fileno(), min(READ_CHUNK, end - offset), offset)
+                if not chunk:
+                    break
+                offset += len(chunk)
+                yield chunk
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        await asyncio.to_thread(self._put_blob, digest, Path(staged))
+
+    def _put_blob(self, digest: Digest, staged: Path) -> None:
+        target = self._blob_data(digest)
+        if target.exists():
+            staged.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(staged, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.rename(staged, target)
+        except OSError as exc:
+            if exc.errno != 18:  # EXDEV: staging is on another filesystem; copy then rename
+                raise
+            tmp = target.with_name(f".data.{uuid.uuid4().hex}.tmp")
+            size = staged.stat().st_size
+            with open(staged, "rb") as src, open(tmp, "wb") as dst:
+                copied = rangecopy.copy_range(src.fileno(), dst.fileno(), 0, 0, size)
+                if copied != size:
+                    raise OSError(f"copied {copied} of {size} bytes of {digest} into the origin")
+                os.fsync(dst.fileno())
+            os.rename(tmp, target)
+            staged.unlink()
+        _fsync_dir(target.parent)
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        link = self._layer_link(repo, digest)
+        if _read_link(link) != digest:
+            _write_atomic(link, str(digest).encode())
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        return (_read_link(self._layer_link(repo, digest)) == digest
+                or _read_link(self._revision_link(repo, digest)) == digest)
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        link = self._layer_link(repo, digest)
+        if _read_link(link) != digest:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not linked in repository {repo}",
+                           detail={"digest": str(digest), "name": repo})
+        shutil.rmtree(link.parent, ignore_errors=True)
+
+    # ---- manifests and tags ----
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        if _read_link(self._revision_link(repo, digest)) != digest:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        try:
+            return self._blob_data(digest).read_bytes()
+        except FileNotFoundError:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} of repository {repo} is linked "
+                           "but its blob is missing from the origin (run `ocicache gc` or re-push)",
+                           detail={"name": repo, "digest": str(digest)}) from None
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        blob = self._blob_data(digest)
+        if not blob.exists():
+            _write_atomic(blob, data)
+        _write_atomic(self._revision_link(repo, digest), str(digest).encode())
+        if tag is not None:
+            tag_dir = self._tag_dir(repo, tag)
+            _write_atomic(tag_dir / "index" / digest.algorithm / digest.hex / "link", str(digest).encode())
+            _write_atomic(tag_dir / "current" / "link", str(digest).encode())
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        digest = _read_link(self._tag_dir(repo, tag) / "current" / "link")
+        if digest is None:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
+                           detail={"name": repo, "tag": tag})
+        return digest
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        link = self._revision_link(repo, digest)
+        if _read_link(link) != digest:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        for tag in await self._tags(repo):
+            if _read_link(self._tag_dir(repo, tag) / "current" / "link") == digest:
+                shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
+        shutil.rmtree(link.parent, ignore_errors=True)
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        await self.resolve_tag(repo, tag)
+        shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
+
+    async def _tags(self, repo: str) -> list[str]:
+        try:
+            return sorted(p.name for p in (self._repo(repo) / "_manifests" / "tags").iterdir()
+                          if (p / "current" / "link").exists())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    async def list_tags(self, repo: str) -> list[str]:
+        if not (self._repo(repo) / "_manifests").is_dir():
+            raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to the origin",
+                           detail={"name": repo})
+        return await self._tags(repo)
+
+    async def list_repositories(self) -> list[str]:
+        return await asyncio.to_thread(self._walk_repositories)
+
+    def _walk_repositories(self) -> list[str]:
+        top = self.base / "repositories"
+        found = []
+        for dirpath, dirnames, _ in os.walk(top):
+            if "_manifests" in dirnames:
+                found.append(os.path.relpath(dirpath, top))
+            dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+        return sorted(found)
+
+    # ---- referrers ----
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        link = self._subject_dir(repo, subject) / referrer.algorithm / referrer.hex / "link"
+        _write_atomic(link, str(referrer).encode())
+
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        base = self._subject_dir(repo, subject) / "sha256"
+        try:
+            entries = sorted(base.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for entry in entries:
+            digest = _read_link(entry / "link")
+            if digest is not None and _read_link(self._revision_link(repo, digest)) == digest:
+                found.append(digest)
+        return found
+
+    async def close(self) -> None:
+        return None

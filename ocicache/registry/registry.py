@@ -1,0 +1,186 @@
+"""The registry: blobs, manifests, tags, uploads and referrers over one origin.
+
+Handlers call only this object. It validates what the grammar in `reference` cannot
+(manifest contents, references between manifests and blobs, upload order) and leaves
+storage to the origin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncContextManager, AsyncIterable, AsyncIterator
+
+from .. import errors
+from ..errors import OCIError
+from ..origin import Origin
+from ..reference import Digest
+from . import manifests
+from .manifests import Descriptor
+from .uploads import Uploads, UploadSession
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    path: Path | None  # a local file holding it, for zero-copy serving
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    digest: Digest
+    media_type: str
+    data: bytes
+    subject: Digest | None
+
+
+class Registry:
+    def __init__(self, origin: Origin, uploads: Uploads, max_manifest_bytes: int) -> None:
+        self.origin = origin
+        self.uploads = uploads
+        self.max_manifest_bytes = max_manifest_bytes
+
+    # ---- blobs ----
+    async def blob(self, repo: str, digest: Digest) -> BlobInfo:
+        if not await self.origin.blob_linked(repo, digest):
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        size = await self.origin.blob_size(digest)
+        return BlobInfo(digest, size, self.origin.local_blob_path(digest))
+
+    def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        return self.origin.read_blob(digest, offset, length)
+
+    async def delete_blob(self, repo: str, digest: Digest) -> None:
+        await self.origin.unlink_blob(repo, digest)
+
+    async def mount_blob(self, repo: str, digest: Digest, source_repo: str) -> bool:
+        """Link a blob that `source_repo` holds into `repo`; False if it does not hold it."""
+        if not await self.origin.blob_linked(source_repo, digest):
+            return False
+        await self.origin.blob_size(digest)
+        await self.origin.link_blob(repo, digest)
+        return True
+
+    # ---- uploads ----
+    def start_upload(self, repo: str) -> UploadSession:
+        return self.uploads.create(repo)
+
+    def upload(self, repo: str, upload_id: str) -> AsyncContextManager[UploadSession]:
+        """`async with registry.upload(repo, id) as session`: the session, held exclusively."""
+        return self.uploads.open(repo, upload_id)
+
+    async def append_upload(self, session: UploadSession, body: AsyncIterable[bytes],
+                            start: int | None, expected: int | None = None) -> int:
+        """Append a chunk. `start` (from Content-Range) must be the session's current offset;
+        a chunk whose length differs from `expected` is rolled back and refused."""
+        if start is not None and start != session.offset:
+            raise OCIError(errors.RANGE_INVALID, f"chunk for upload {session.id} starts at byte {start}, "
+                           f"but the upload holds {session.offset} bytes; resend from {session.offset}",
+                           headers={"Range": session.range_header(),
+                                    "Location": f"/v2/{session.repo}/blobs/uploads/{session.id}",
+                                    "Docker-Upload-UUID": session.id})
+        if expected is None:
+            return await self.uploads.append(session, body)
+        mark = self.uploads.mark(session)
+        appended = await self.uploads.append(session, body)
+        if appended != expected:
+            self.uploads.rollback(session, mark)
+            raise OCIError(errors.BLOB_UPLOAD_INVALID, f"chunk for upload {session.id} carried {appended} "
+                           f"bytes but its Content-Range announced {expected}; resend it",
+                           headers={"Range": session.range_header()})
+        return appended
+
+    async def finish_upload(self, session: UploadSession, expected: Digest) -> None:
+        """Verify the whole upload against `expected` and hand it to the origin.
+
+        On a mismatch nothing is kept: the session and its bytes are discarded.
+        """
+        try:
+            self.uploads.check_digest(session, expected)
+        except OCIError:
+            self.uploads.discard(session)
+            raise
+        await self.origin.put_blob(expected, session.data_path)
+        await self.origin.link_blob(session.repo, expected)
+        self.uploads.discard(session)
+
+    def cancel_upload(self, session: UploadSession) -> None:
+        self.uploads.discard(session)
+
+    # ---- manifests ----
+    async def resolve(self, repo: str, reference: Digest | str) -> Digest:
+        if isinstance(reference, Digest):
+            return reference
+        return await self.origin.resolve_tag(repo, reference)
+
+    async def manifest(self, repo: str, reference: Digest | str) -> ManifestInfo:
+        digest = await self.resolve(repo, reference)
+        data = await self.origin.get_manifest(repo, digest)
+        parsed = manifests.parse(data)
+        return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
+
+    async def put_manifest(self, repo: str, reference: Digest | str, data: bytes,
+                           content_type: str | None) -> ManifestInfo:
+        if len(data) > self.max_manifest_bytes:
+            raise self.manifest_too_big(repo, len(data))
+        parsed = manifests.parse(data, content_type)
+        digest = Digest.from_hex(_sha256_hex(data))
+        if isinstance(reference, Digest) and reference != digest:
+            raise OCIError(errors.DIGEST_INVALID, f"manifest body hashes to {digest}, not to {reference} "
+                           "named in the URL", detail={"expected": str(reference), "actual": str(digest)})
+        for blob in parsed.blobs:
+            if not await self.origin.blob_linked(repo, blob.digest):
+                raise OCIError(errors.MANIFEST_BLOB_UNKNOWN, f"manifest references blob {blob.digest}, "
+                               f"which is not in repository {repo}; push the blob first",
+                               detail={"digest": str(blob.digest)})
+        for child in parsed.children:
+            try:
+                await self.origin.get_manifest(repo, child.digest)
+            except OCIError:
+                raise OCIError(errors.MANIFEST_BLOB_UNKNOWN, f"index references manifest {child.digest}, "
+                               f"which is not in repository {repo}; push it first",
+                               detail={"digest": str(child.digest)}) from None
+        tag = reference if isinstance(reference, str) else None
+        await self.origin.put_manifest(repo, digest, data, tag)
+        if parsed.subject is not None:
+            await self.origin.add_referrer(repo, parsed.subject.digest, digest)
+        return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
+
+    def manifest_too_big(self, repo: str, size: int) -> OCIError:
+        return OCIError(errors.MANIFEST_TOO_BIG, f"manifest for {repo} is {size} bytes or more; the limit is "
+                        f"{self.max_manifest_bytes} bytes", detail={"limit": self.max_manifest_bytes})
+
+    async def delete_manifest(self, repo: str, reference: Digest | str) -> None:
+        if isinstance(reference, Digest):
+            await self.origin.delete_manifest(repo, reference)
+        else:
+            await self.origin.delete_tag(repo, reference)
+
+    # ---- listings ----
+    async def tags(self, repo: str) -> list[str]:
+        return await self.origin.list_tags(repo)
+
+    async def repositories(self) -> list[str]:
+        return await self.origin.list_repositories()
+
+    async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        found = []
+        for digest in await self.origin.list_referrers(repo, subject):
+            try:
+                data = await self.origin.get_manifest(repo, digest)
+            except OCIError:
+                continue  # deleted since it was recorded
+            parsed = manifests.parse(data)
+            if artifact_type and parsed.artifact_type != artifact_type:
+                continue
+            found.append(Descriptor(parsed.media_type, digest, len(data), parsed.artifact_type,
+                                    parsed.annotations))
+        return found
+
+
+def _sha256_hex(data: bytes) -> str:
+    from ..digest import Sha256
+    hasher = Sha256()
+    hasher.update(data)
+    return hasher.hexdigest()

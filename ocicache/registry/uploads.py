@@ -1,0 +1,180 @@
+"""Upload sessions: chunks hashed and written to a staging file as they arrive.
+
+A session lives in `<data_dir>/uploads/<uuid>/` as `data` (the bytes so far) and
+`state.json` (repository, offset, exported SHA-256 state, start time), rewritten after
+every chunk, so a session survives a restart of the node. Each request re-reads the
+state under a lock (an asyncio lock within the process, flock(2) on `lock` across the
+node's worker processes), so requests to one session are serialised wherever they land.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+import weakref
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterable, AsyncIterator
+
+from .. import errors
+from ..digest import Sha256
+from ..errors import OCIError
+from ..reference import Digest
+
+UUID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class UploadSession:
+    id: str
+    repo: str
+    dir: Path
+    offset: int = 0
+    started: float = field(default_factory=time.time)
+    hasher: Sha256 = field(default_factory=Sha256)
+
+    @property
+    def data_path(self) -> Path:
+        return self.dir / "data"
+
+    def save(self) -> None:
+        state = {"repo": self.repo, "offset": self.offset, "started": self.started,
+                 "sha256_state": self.hasher.export_state().hex()}
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.dir / "state.json")
+
+    @classmethod
+    def load(cls, upload_id: str, directory: Path) -> "UploadSession | None":
+        try:
+            state = json.loads((directory / "state.json").read_text())
+            session = cls(upload_id, state["repo"], directory, int(state["offset"]), float(state["started"]),
+                          Sha256.from_state(bytes.fromhex(state["sha256_state"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        # The data file may hold bytes past the saved offset if the node died mid-chunk; they
+        # were never acknowledged, so cut them off.
+        try:
+            if session.data_path.stat().st_size != session.offset:
+                os.truncate(session.data_path, session.offset)
+        except OSError:
+            return None
+        return session
+
+    def range_header(self) -> str:
+        """The spec's `Range: 0-<last byte>` (CNCF distribution sends 0-0 before the first byte)."""
+        return f"0-{max(self.offset - 1, 0)}"
+
+
+class Uploads:
+    """The upload sessions of one node."""
+
+    def __init__(self, root: Path, chunk_bytes: int) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.chunk_bytes = chunk_bytes
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def create(self, repo: str) -> UploadSession:
+        upload_id = uuid.uuid4().hex
+        directory = self.root / upload_id
+        directory.mkdir(parents=True)
+        (directory / "data").touch()
+        (directory / "lock").touch()
+        session = UploadSession(upload_id, repo, directory)
+        session.save()
+        return session
+
+    def _unknown(self, repo: str, upload_id: str) -> OCIError:
+        return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "
+                        f"repository {repo}; start a new upload with POST /v2/{repo}/blobs/uploads/",
+                        detail={"uuid": upload_id[:64], "name": repo})
+
+    @asynccontextmanager
+    async def open(self, repo: str, upload_id: str) -> AsyncIterator[UploadSession]:
+        """The session, current as on disk, held exclusively until the block ends."""
+        if not UUID_RE.fullmatch(upload_id):
+            raise self._unknown(repo, upload_id)
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        async with lock:
+            try:
+                fd = os.open(self.root / upload_id / "lock", os.O_RDWR)
+            except OSError:
+                raise self._unknown(repo, upload_id) from None
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await asyncio.sleep(0.005)
+                session = UploadSession.load(upload_id, self.root / upload_id)
+                if session is None or session.repo != repo:
+                    raise self._unknown(repo, upload_id)
+                yield session
+            finally:
+                os.close(fd)
+
+    def discard(self, session: UploadSession) -> None:
+        shutil.rmtree(session.dir, ignore_errors=True)
+
+    async def append(self, session: UploadSession, body: AsyncIterable[bytes]) -> int:
+        """Hash and write a request body at the session's offset; returns bytes appended.
+
+        Bytes are gathered into chunks of `chunk_bytes` and each chunk is hashed and
+        written in one call off the event loop (the C routine releases the GIL). The
+        offset and hash state are saved after each chunk, so what is acknowledged is on disk.
+        """
+        loop = asyncio.get_running_loop()
+        appended = 0
+        buf = bytearray()
+        fd = os.open(session.data_path, os.O_WRONLY)
+        try:
+            async def flush() -> None:
+                nonlocal appended
+                data = bytes(buf)
+                buf.clear()
+                written = await loop.run_in_executor(None, session.hasher.update_and_write, fd, data,
+                                                     session.offset)
+                session.offset += written
+                appended += written
+                session.save()
+
+            try:
+                async for piece in body:
+                    buf += piece
+                    if len(buf) >= self.chunk_bytes:
+                        await flush()
+            finally:
+                if buf:
+                    await flush()
+        finally:
+            os.close(fd)
+        return appended
+
+    @staticmethod
+    def mark(session: UploadSession) -> tuple[int, Sha256]:
+        """A point to roll a session back to (offset and hash state)."""
+        return session.offset, session.hasher.copy()
+
+    @staticmethod
+    def rollback(session: UploadSession, mark: tuple[int, Sha256]) -> None:
+        session.offset, session.hasher = mark[0], mark[1]
+        os.truncate(session.data_path, session.offset)
+        session.save()
+
+    @staticmethod
+    def check_digest(session: UploadSession, expected: Digest) -> None:
+        actual = Digest.from_hex(session.hasher.hexdigest())
+        if actual != expected:
+            raise OCIError(errors.DIGEST_INVALID, f"upload to {session.repo} hashes to {actual}, not the "
+                           f"{expected} the client named; the upload was discarded, push it again",
+                           detail={"expected": str(expected), "actual": str(actual)})
