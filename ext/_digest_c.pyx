@@ -10,8 +10,14 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset, strerror
+from libc.string cimport memcmp, memcpy, memset, strerror
 from posix.unistd cimport pwrite
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t *thread, const void *attr, void *(*start)(void *) noexcept nogil, void *arg)
+    int pthread_join(pthread_t thread, void **retval)
 
 
 cdef extern from "sha256_impl.h" nogil:
@@ -32,8 +38,9 @@ IMPLEMENTATION = "c"
 _BACKEND = sha256_select_backend(not os.environ.get("OCICACHE_NO_SHA_NI")).decode()
 
 cdef enum:
-    GIL_RELEASE_MIN = 4096  # below this, hashing costs less than dropping the GIL
-    STATE_SIZE = 113        # magic 8 + h 32 + total 8 + n 1 + buffer 64
+    GIL_RELEASE_MIN = 4096    # below this, hashing costs less than dropping the GIL
+    OVERLAP_MIN = 256 * 1024  # from this, update_and_write writes in a helper thread while hashing
+    STATE_SIZE = 113          # magic 8 + h 32 + total 8 + n 1 + buffer 64
     MAGIC_SIZE = 8
 
 cdef const char *STATE_MAGIC = b"ocsha256"
@@ -58,6 +65,29 @@ cdef inline void store_be(uint8_t *p, uint64_t v, int width) noexcept nogil:
     for i in range(width - 1, -1, -1):
         p[i] = <uint8_t>(v & 0xFF)
         v >>= 8
+
+
+cdef struct WriteJob:
+    int fd
+    const char *buf
+    size_t length
+    long long offset
+    size_t done
+    int err
+
+
+cdef void *write_all(void *arg) noexcept nogil:
+    """pwrite() all of job.buf at job.offset, retrying EINTR; sets job.done and job.err."""
+    cdef WriteJob *job = <WriteJob *>arg
+    cdef ssize_t n
+    while job.done < job.length:
+        n = pwrite(job.fd, job.buf + job.done, job.length - job.done, job.offset + <long long>job.done)
+        if n >= 0:
+            job.done += <size_t>n
+        elif errno != EINTR:
+            job.err = errno
+            break
+    return NULL
 
 
 cdef class Sha256:
@@ -138,7 +168,7 @@ cdef class Sha256:
         cdef int i
         if s.shape[0] != STATE_SIZE:
             raise ValueError(f"SHA-256 state must be {STATE_SIZE} bytes, got {s.shape[0]}")
-        if bytes(s[:MAGIC_SIZE]) != STATE_MAGIC[:MAGIC_SIZE]:
+        if memcmp(&s[0], STATE_MAGIC, MAGIC_SIZE) != 0:
             raise ValueError("not an ocicache SHA-256 state (bad magic)")
         total = load_be(&s[40], 8)
         n = s[48]
@@ -160,33 +190,30 @@ cdef class Sha256:
         """Hash `data` and pwrite() all of it to `fd` at `offset`; return its length.
 
         Short writes are continued and EINTR retried, with the GIL released.
-        On error raises OSError (errno set); the hasher is then unchanged,
-        though part of `data` may already be in the file.
+        From OVERLAP_MIN bytes the write runs in a short-lived helper thread
+        while this one hashes, so the call costs about the larger of the two
+        instead of their sum. On error raises OSError (errno set); the hasher
+        is then unchanged, though part of `data` may already be in the file.
         """
         cdef Py_buffer view
         cdef sha256_state staged = self.st
-        cdef const char *buf
-        cdef size_t length, done = 0
-        cdef ssize_t n
-        cdef int err = 0
+        cdef WriteJob job
+        cdef pthread_t writer
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        buf = <const char *>view.buf
-        length = <size_t>view.len
+        job = WriteJob(fd=fd, buf=<const char *>view.buf, length=<size_t>view.len, offset=offset, done=0, err=0)
         try:
             with nogil:
-                sha256_update(&staged, <const uint8_t *>buf, length)
-                while done < length:
-                    n = pwrite(fd, buf + done, length - done, offset + <long long>done)
-                    if n >= 0:
-                        done += <size_t>n
-                    elif errno != EINTR:
-                        err = errno
-                        break
+                if job.length >= OVERLAP_MIN and pthread_create(&writer, NULL, write_all, &job) == 0:
+                    sha256_update(&staged, <const uint8_t *>job.buf, job.length)
+                    pthread_join(writer, NULL)
+                else:
+                    sha256_update(&staged, <const uint8_t *>job.buf, job.length)
+                    write_all(&job)
         finally:
             PyBuffer_Release(&view)
-        if err:
-            raise OSError(err, strerror(err).decode())
+        if job.err:
+            raise OSError(job.err, strerror(job.err).decode())
         self.st = staged
-        return done
+        return job.done

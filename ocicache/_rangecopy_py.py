@@ -31,6 +31,8 @@ def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
 
 def _copy_with_syscall(in_fd: int, out_fd: int, in_offset: int, out_offset: int, count: int) -> tuple[int, int]:
     """copy_file_range(2) until `count` bytes are copied or EOF; returns (bytes copied, 0 or an errno)."""
+    if not hasattr(os, "copy_file_range"):  # not Linux: the same as a kernel without the syscall
+        return 0, errno.ENOSYS
     done = 0
     while done < count:
         try:

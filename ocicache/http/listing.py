@@ -1,6 +1,8 @@
 """Listings: tags (end-8a/8b), catalog, referrers (end-12a/12b)."""
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from ..reference import Digest
@@ -33,7 +35,8 @@ async def referrers(request: web.Request, name: str, digest_text: str) -> web.St
     artifact_type = request.query.get("artifactType") or None
     found = await registry_of(request).referrers(name, subject, artifact_type)
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.as_json() for d in found]}
-    resp = web.json_response(body, content_type=OCI_INDEX)
+    # spec end-12: Content-Type is exactly the index media type (no charset parameter)
+    resp = web.Response(body=json.dumps(body).encode(), content_type=OCI_INDEX)
     if artifact_type:
         resp.headers["OCI-Filters-Applied"] = "artifactType"
     return resp

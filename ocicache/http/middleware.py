@@ -14,11 +14,10 @@ log = logging.getLogger("ocicache.http")
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
-def error_response(exc: OCIError, method: str) -> web.Response:
-    body = b"" if method == "HEAD" else json.dumps(exc.body()).encode()
-    resp = web.Response(status=exc.status, body=body, content_type="application/json")
-    if method == "HEAD":
-        resp.content_length = len(json.dumps(exc.body()))
+def error_response(exc: OCIError) -> web.Response:
+    # For HEAD, aiohttp sends the Content-Length of this body but not the body itself.
+    resp = web.Response(status=exc.status, body=json.dumps(exc.body()).encode(),
+                        content_type="application/json")
     for key, value in exc.headers.items():
         resp.headers[key] = value
     return resp
@@ -34,19 +33,19 @@ async def oci_errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         resp = await handler(request)
     except OCIError as exc:
-        resp = error_response(exc, request.method)
+        resp = error_response(exc)
     except web.HTTPException as exc:
         code = {404: errors.NOT_FOUND, 405: errors.METHOD_NOT_ALLOWED,
                 413: errors.SIZE_INVALID}.get(exc.status)
         if code is None or exc.status < 400:
             raise
-        resp = error_response(OCIError(code, exc.reason, status=exc.status), request.method)
+        resp = error_response(OCIError(code, exc.reason, status=exc.status))
     except ConnectionError:
         raise  # the client went away; aiohttp drops the connection quietly
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path_qs[:300])
         resp = error_response(OCIError(errors.ErrorCode("UNKNOWN", "internal error in the registry node; "
-                                                        "the node's log has the details", 500)), request.method)
+                                                        "the node's log has the details", 500)))
     return resp
 
 

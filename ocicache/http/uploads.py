@@ -22,15 +22,24 @@ def _created(name: str, digest: Digest) -> web.Response:
                                              "Docker-Content-Digest": str(digest)})
 
 
+def _mount_args(request: web.Request) -> tuple[Digest, str] | None:
+    """?mount=<digest>&from=<repo>, or None when absent or invalid (spec, "Mounting a blob":
+    a mount that fails on invalid repository or digest arguments falls back to an upload)."""
+    mount, source = request.query.get("mount"), request.query.get("from")
+    if mount is None or source is None:
+        return None
+    try:
+        return Digest.parse(mount), check_name(source)
+    except OCIError:
+        return None
+
+
 async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
     registry = registry_of(request)
-    mount = request.query.get("mount")
-    if mount is not None:
-        digest = Digest.parse(mount)
-        source = request.query.get("from")
-        if source is not None and await registry.mount_blob(name, digest, check_name(source)):
-            return _created(name, digest)
-        # spec: a registry that cannot mount falls back to opening an upload session
+    mount = _mount_args(request)
+    if mount is not None and await registry.mount_blob(name, *mount):
+        return _created(name, mount[0])
+    # spec: a registry that cannot mount falls back to opening an upload session
     digest = digest_param(request, required=False)
     session = registry.start_upload(name)
     if digest is None and not request.body_exists:

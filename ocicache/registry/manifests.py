@@ -97,15 +97,18 @@ def media_type_of(data: bytes, content_type: str | None) -> str:
     header = (content_type or "").split(";")[0].strip() or None
     if declared is not None and not isinstance(declared, str):
         raise _invalid("mediaType must be a string")
-    media_type = declared or header
-    if media_type in DOCKER_SCHEMA1 or body.get("schemaVersion") == 1:
+    if declared in DOCKER_SCHEMA1 or header in DOCKER_SCHEMA1 or body.get("schemaVersion") == 1:
         raise OCIError(errors.MANIFEST_INVALID, "Docker schema 1 manifests are not supported; "
                        "convert the image to schema 2 or OCI (e.g. `skopeo copy --format oci`)")
+    # OCI image spec: mediaType is optional in OCI manifests and indexes, so a body without one
+    # is known by its shape (as CNCF distribution does), on push and on every later read alike.
+    media_type = declared or (OCI_INDEX if "manifests" in body else OCI_MANIFEST)
     if media_type not in MANIFEST_TYPES:
         raise _invalid(f"unsupported manifest media type {media_type!r}; expected one of "
                        f"{', '.join(MANIFEST_TYPES)}")
-    if declared and header and header != declared and header in MANIFEST_TYPES:
-        raise _invalid(f"Content-Type {header!r} does not match the manifest's mediaType {declared!r}")
+    if header and header != media_type and header in MANIFEST_TYPES:
+        how = "mediaType" if declared else "shape (it has no mediaType field; add one)"
+        raise _invalid(f"Content-Type {header!r} does not match the manifest's {how}: {media_type!r}")
     return media_type
 
 

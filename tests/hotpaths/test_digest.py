@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import array
+import errno
 import hashlib
 import os
 import struct
@@ -109,6 +110,8 @@ def test_export_import_cross_impl(sha_pair, data, cut):
 
 
 def test_export_layout(sha_impl):
+    fresh = sha_impl.Sha256().export_state()
+    assert fresh[8:40] == bytes.fromhex("6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19")
     h = sha_impl.Sha256()
     h.update(b"x" * 70)
     state = h.export_state()
@@ -186,7 +189,24 @@ def test_update_and_write_places_bytes_and_hashes(sha_impl, writes):
     assert h.digest() == hashlib.sha256(b"".join(chunk for _, chunk in writes)).digest()
 
 
-def test_update_and_write_error_leaves_state(sha_impl, tmp_path):
+def test_update_and_write_large_chunks(sha_impl, tmp_path):
+    """Chunks past 256 KiB take the C twin's overlapped path (write in a helper thread)."""
+    chunks = [(5_000_000, os.urandom(300_001)), (0, os.urandom(262_144)), (262_144, os.urandom(1000))]
+    h = sha_impl.Sha256()
+    fd = os.open(tmp_path / "big", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        for offset, chunk in chunks:
+            assert h.update_and_write(fd, memoryview(chunk), offset) == len(chunk)
+        for offset, chunk in chunks:
+            assert os.pread(fd, len(chunk), offset) == chunk
+        assert os.pread(fd, 100, 263_144) == bytes(100)  # the hole stays zero
+    finally:
+        os.close(fd)
+    assert h.digest() == hashlib.sha256(b"".join(chunk for _, chunk in chunks)).digest()
+
+
+@pytest.mark.parametrize("size", [4, 300_000], ids=["small", "overlapped"])
+def test_update_and_write_error_leaves_state(sha_impl, tmp_path, size):
     path = tmp_path / "ro"
     path.write_bytes(b"")
     h = sha_impl.Sha256()
@@ -194,8 +214,8 @@ def test_update_and_write_error_leaves_state(sha_impl, tmp_path):
     fd = os.open(path, os.O_RDONLY)
     try:
         with pytest.raises(OSError) as err:
-            h.update_and_write(fd, b"data", 0)
-        assert err.value.errno is not None
+            h.update_and_write(fd, bytes(size), 0)
+        assert err.value.errno == errno.EBADF
         with pytest.raises(ValueError):
             h.update_and_write(fd, b"data", -1)
     finally:

@@ -1,0 +1,159 @@
+"""Range-copy twins: sendfile through a real socket, copy_range between files."""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+# The implementation and source-file fixtures are constant across examples.
+examples = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None, max_examples=60)
+
+SOURCE_SIZE = 700_001  # larger than a socketpair's buffers, so the sender blocks
+
+
+@dataclass
+class Source:
+    """A random file and its contents (left out of the repr Hypothesis prints)."""
+
+    path: Path
+    data: bytes = field(repr=False)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    data = os.urandom(SOURCE_SIZE)
+    path = tmp_path_factory.mktemp("rangecopy") / "source"
+    path.write_bytes(data)
+    return Source(path, data)
+
+
+def send_range(impl, path, offset: int, count: int) -> bytes:
+    """Bytes that arrive at the peer when `impl.sendfile` sends [offset, offset+count) of `path`."""
+    sender, receiver = socket.socketpair()
+    received = bytearray()
+
+    def drain():
+        while chunk := receiver.recv(1 << 16):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        sender.setblocking(False)
+        with open(path, "rb") as f:
+            sent = 0
+            while sent < count:
+                try:
+                    n = impl.sendfile(sender.fileno(), f.fileno(), offset + sent, count - sent)
+                except BlockingIOError:
+                    select.select([], [sender], [], 5)
+                    continue
+                if n == 0:
+                    break
+                sent += n
+        sender.shutdown(socket.SHUT_WR)
+        reader.join(10)
+    finally:
+        sender.close()
+        receiver.close()
+    return bytes(received)
+
+
+@pytest.mark.parametrize(
+    ("offset", "count"),
+    [(0, 0), (SOURCE_SIZE - 1, 1), (SOURCE_SIZE, 10), (SOURCE_SIZE + 100, 10), (0, SOURCE_SIZE), (100, SOURCE_SIZE)],
+    ids=["zero-length", "last-byte", "at-end", "past-end", "whole-file", "overrunning-end"],
+)
+def test_sendfile_edges(rc_impl, source, offset, count):
+    path, data = source.path, source.data
+    assert send_range(rc_impl, path, offset, count) == data[offset : offset + count]
+
+
+@examples
+@given(offset=st.integers(0, SOURCE_SIZE + 10), count=st.integers(0, SOURCE_SIZE))
+def test_sendfile_random_ranges(rc_impl, source, offset, count):
+    path, data = source.path, source.data
+    assert send_range(rc_impl, path, offset, count) == data[offset : offset + count]
+
+
+def test_sendfile_full_socket_raises_blocking(rc_impl, source):
+    path = source.path
+    sender, receiver = socket.socketpair()
+    with sender, receiver, open(path, "rb") as f:
+        sender.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            offset = 0
+            while True:  # nobody reads, so the socket buffer fills up
+                offset += rc_impl.sendfile(sender.fileno(), f.fileno(), offset % SOURCE_SIZE, SOURCE_SIZE)
+
+
+def test_sendfile_errors(rc_impl, source):
+    path = source.path
+    with open(path, "rb") as f, pytest.raises(OSError) as err:
+        rc_impl.sendfile(f.fileno(), f.fileno(), 0, 10)  # out_fd is not a socket
+    assert err.value.errno in (errno.EBADF, errno.EINVAL)
+    with open(path, "rb") as f, pytest.raises(ValueError):
+        rc_impl.sendfile(f.fileno(), f.fileno(), -1, 10)
+
+
+def copy_into(impl, path, target: bytes, in_offset: int, out_offset: int, count: int) -> tuple[int, bytes]:
+    """(return value, resulting file) of copying from `path` into a file that held `target`."""
+    with open(path, "rb") as src, tempfile.TemporaryFile() as dst:
+        dst.write(target)
+        dst.flush()
+        copied = impl.copy_range(src.fileno(), dst.fileno(), in_offset, out_offset, count)
+        dst.seek(0)
+        return copied, dst.read()
+
+
+def expected_copy(data: bytes, target: bytes, in_offset: int, out_offset: int, count: int) -> tuple[int, bytes]:
+    piece = data[in_offset : in_offset + count]
+    image = bytearray(target)
+    if piece:
+        image.extend(bytes(max(0, out_offset + len(piece) - len(image))))
+        image[out_offset : out_offset + len(piece)] = piece
+    return len(piece), bytes(image)
+
+
+@examples
+@given(
+    in_offset=st.integers(0, SOURCE_SIZE + 10),
+    out_offset=st.integers(0, 300_000),
+    count=st.integers(0, SOURCE_SIZE),
+    target_size=st.integers(0, 100_000),
+)
+def test_copy_range_random_ranges(rc_impl, source, in_offset, out_offset, count, target_size):
+    path, data = source.path, source.data
+    target = os.urandom(target_size)
+    assert copy_into(rc_impl, path, target, in_offset, out_offset, count) == expected_copy(
+        data, target, in_offset, out_offset, count
+    )
+
+
+def test_copy_range_falls_back_on_overlap(rc_impl, tmp_path):
+    """copy_file_range refuses overlapping ranges of one file (EINVAL); pread/pwrite does it."""
+    data = os.urandom(4000)
+    path = tmp_path / "same"
+    path.write_bytes(data)
+    with open(path, "r+b") as f:
+        assert rc_impl.copy_range(f.fileno(), f.fileno(), 0, 500, 1000) == 1000
+    assert path.read_bytes() == data[:500] + data[:1000] + data[1500:]
+
+
+def test_copy_range_errors(rc_impl, source):
+    path = source.path
+    with open(path, "rb") as src:
+        with pytest.raises(OSError) as err:
+            rc_impl.copy_range(src.fileno(), src.fileno() + 1000, 0, 0, 10)
+        assert err.value.errno == errno.EBADF
+        with pytest.raises(ValueError):
+            rc_impl.copy_range(src.fileno(), src.fileno(), 0, -5, 10)
