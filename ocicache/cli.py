@@ -53,8 +53,12 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {cfg.server.listen}: {exc.strerror or exc}; "
                           "pick another --listen port or stop what holds it") from None
-    log.info("ocicache %d listening on http://%s:%d; origin %s; data dir %s", os.getpid(), host,
-             port, cfg.origin_url, cfg.data_path)
+    from . import digest, rangecopy
+
+    log.info("ocicache %d listening on http://%s:%d; origin %s; data dir %s; hashing %s (%s), "
+             "range copy %s, sendfile %s", os.getpid(), host, port, cfg.origin_url, cfg.data_path,
+             digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
+             "on" if cfg.server.sendfile else "off")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
