@@ -37,7 +37,10 @@ test: system-deps venv
 
 ## Micro-benchmarks (pytest-benchmark); results as ratios in one run.
 bench: venv
-	$(PY) -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,ops
+	mkdir -p bench/results
+	$(PY) -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,ops \
+	  --benchmark-json=bench/results/micro.json
+	$(PY) bench/ratios.py bench/results/micro.json
 
 clean:
 	rm -rf build $(VENV) ocicache/*.so ext/_digest_c.c ext/_rangecopy_c.c
