@@ -125,6 +125,7 @@ def test_2gib_blob_streams_with_flat_memory(tmp_path):
         assert received == total
         assert got.hexdigest() == expected.hexdigest()
         peak = node.peak_rss_bytes()
+        print(f"node peak RSS {peak / MiB:.0f} MiB during a 2 GiB push and pull")
         assert peak < 200 * MiB, f"node peak RSS {peak / MiB:.0f} MiB during a 2 GiB push and pull"
     finally:
         node.stop()
