@@ -26,7 +26,7 @@ async def get_blob(request: web.Request, name: str, digest_text: str) -> web.Str
         resp.headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{blob.size}"
     if blob.path is not None:
         return await send_file(request, resp, blob.path, offset, count, settings_of(request).server.sendfile)
-    return await send_stream(request, resp, registry.read_blob(digest, offset, count))
+    return await send_stream(request, resp, registry.read_blob(name, digest, offset, count))
 
 
 async def delete_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:

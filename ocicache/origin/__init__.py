@@ -20,14 +20,17 @@ from ..reference import Digest
 
 
 class Origin(Protocol):
-    async def blob_size(self, digest: Digest) -> int:
-        """Size of a stored blob; BLOB_UNKNOWN if absent."""
+    async def blob_size(self, repo: str, digest: Digest) -> int:
+        """Size of a stored blob, as reached through `repo`; BLOB_UNKNOWN if absent."""
 
     def local_blob_path(self, digest: Digest) -> Path | None:
         """A file holding the blob for zero-copy serving, or None if the origin is not local."""
 
-    def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
-        """Bytes [offset, offset+length) of a blob, in bounded chunks."""
+    def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                  length: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes [offset, offset+length) of a blob (to its end when length is None), in bounded
+        chunks. BLOB_UNKNOWN before the first chunk if absent; UNAVAILABLE if the backend
+        fails part-way (the caller may resume from where it got to)."""
 
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         """Take the verified file `staged` (consumed) as the content of `digest`."""

@@ -82,7 +82,7 @@ class FilesystemOrigin:
         return self._repo(repo) / "_refs" / "subjects" / subject.algorithm / subject.hex
 
     # ---- blobs ----
-    async def blob_size(self, digest: Digest) -> int:
+    async def blob_size(self, repo: str, digest: Digest) -> int:
         try:
             return self._blob_data(digest).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
@@ -92,14 +92,15 @@ class FilesystemOrigin:
     def local_blob_path(self, digest: Digest) -> Path | None:
         return self._blob_data(digest)
 
-    async def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+    async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                        length: int | None = None) -> AsyncIterator[bytes]:
         try:
             fh = open(self._blob_data(digest), "rb")
         except FileNotFoundError:
             raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in the origin",
                            detail={"digest": str(digest)}) from None
         with fh:
-            end = offset + length
+            end = os.fstat(fh.fileno()).st_size if length is None else offset + length
             while offset < end:
                 chunk = os.pread(fh.fileno(), min(READ_CHUNK, end - offset), offset)
                 if not chunk:

@@ -45,11 +45,11 @@ class Registry:
         if not await self.origin.blob_linked(repo, digest):
             raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
                            detail={"name": repo, "digest": str(digest)})
-        size = await self.origin.blob_size(digest)
+        size = await self.origin.blob_size(repo, digest)
         return BlobInfo(digest, size, self.origin.local_blob_path(digest))
 
-    def read_blob(self, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
-        return self.origin.read_blob(digest, offset, length)
+    def read_blob(self, repo: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        return self.origin.read_blob(repo, digest, offset, length)
 
     async def delete_blob(self, repo: str, digest: Digest) -> None:
         await self.origin.unlink_blob(repo, digest)
@@ -58,7 +58,7 @@ class Registry:
         """Link a blob that `source_repo` holds into `repo`; False if it does not hold it."""
         if not await self.origin.blob_linked(source_repo, digest):
             return False
-        await self.origin.blob_size(digest)
+        await self.origin.blob_size(source_repo, digest)
         await self.origin.link_blob(repo, digest)
         return True
 
