@@ -21,8 +21,8 @@ class ConfigError(ValueError):
 class ServerConfig:
     listen: str = "127.0.0.1:5000"
     """HOST:PORT to listen on; port 0 picks a free port."""
-    workers: int = 1
-    """Worker processes sharing the port (SO_REUSEPORT)."""
+    workers: int = 0
+    """Worker processes sharing the port (SO_REUSEPORT); 0 means one per CPU core."""
     sendfile: bool = True
     """Serve blob bodies with zero-copy sendfile where the transport allows it."""
 
@@ -33,6 +33,28 @@ class StorageConfig:
     """Folder for the embedded origin, the cache and upload staging."""
     origin: str = ""
     """Origin URL; empty means file://<data_dir>/origin (the embedded default)."""
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    dir: str = ""
+    """Folder of the local blob store; empty means <data_dir>/cache."""
+    max_bytes: int = 10 * 1024 ** 3
+    """Bytes the store may hold on disk; eviction keeps it under this."""
+    high_watermark: float = 0.95
+    """Eviction starts when the store passes this fraction of max_bytes..."""
+    low_watermark: float = 0.85
+    """...and removes least-recently-used blobs until it is under this fraction."""
+    admit_fraction: float = 0.25
+    """A blob larger than this fraction of max_bytes is kept only when asked for twice."""
+    tag_ttl: float = 30.0
+    """Seconds a tag -> digest answer is served before it is revalidated (HEAD)."""
+    stale_if_error: float = 300.0
+    """Seconds past tag_ttl a tag keeps serving while the origin fails."""
+    negative_ttl: float = 5.0
+    """Seconds an unknown tag is remembered as unknown."""
+    fill_retries: int = 3
+    """Times a fill resumes (by Range) after the origin connection breaks."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,7 @@ class LimitsConfig:
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     # ---- derived values ----
@@ -59,6 +82,19 @@ class Config:
     @property
     def origin_url(self) -> str:
         return self.storage.origin or (self.data_path / "origin").as_uri()
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache.dir).resolve() if self.cache.dir else self.data_path / "cache"
+
+    @property
+    def origin_is_local(self) -> bool:
+        """A file:// origin is served from its own files: no cache in front of it."""
+        return self.origin_url.startswith("file://")
+
+    @property
+    def worker_count(self) -> int:
+        return self.server.workers or os.cpu_count() or 1
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
@@ -88,13 +124,20 @@ def _coerce(section: str, key: str, typ: Any, value: Any) -> Any:
             if text.lower() in ("0", "false", "no", "off"):
                 return False
             raise ConfigError(f"{where}: {value!r} is not a boolean (use true or false)")
+        if typ == "float" or typ is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigError(f"{where}: {value!r} is not a number") from None
         if typ == "int" or typ is int:
             try:
                 return int(text.replace("_", ""))
             except ValueError:
                 raise ConfigError(f"{where}: {value!r} is not a whole number") from None
-    expected = {"int": int, "bool": bool, "str": str}.get(typ, typ) if isinstance(typ, str) else typ
-    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+    expected = {"int": int, "bool": bool, "str": str, "float": float}.get(typ, typ) if isinstance(typ, str) else typ
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected in (int, float) and isinstance(value, bool) or not isinstance(value, expected):
         raise ConfigError(f"{where}: expected {getattr(expected, '__name__', expected)}, got {value!r}")
     return value
 
@@ -126,15 +169,20 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"[server] listen: {cfg.server.listen!r} is not HOST:PORT") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"[server] listen: port {port} is out of range")
-    if cfg.server.workers < 1:
-        raise ConfigError("[server] workers: must be at least 1")
+    if cfg.server.workers < 0:
+        raise ConfigError("[server] workers: must be 0 (one per core) or more")
+    if cfg.cache.max_bytes < 1:
+        raise ConfigError("[cache] max_bytes: must be a positive number of bytes")
+    if not 0 < cfg.cache.low_watermark <= cfg.cache.high_watermark <= 1:
+        raise ConfigError("[cache] watermarks: need 0 < low_watermark <= high_watermark <= 1")
+    if cfg.cache.fill_retries < 0:
+        raise ConfigError("[cache] fill_retries: must be 0 or more")
     if cfg.limits.max_manifest_bytes < 1024:
         raise ConfigError("[limits] max_manifest_bytes: must be at least 1024")
     if cfg.limits.upload_chunk_bytes < 4096:
         raise ConfigError("[limits] upload_chunk_bytes: must be at least 4096")
-    if not cfg.origin_url.startswith("file://"):
-        raise ConfigError(f"[storage] origin: {cfg.origin_url!r}: only file:// origins are supported "
-                          "by this version")
+    if not cfg.origin_url.startswith(("file://", "http://", "https://")):
+        raise ConfigError(f"[storage] origin: {cfg.origin_url!r}: use file:///path or http(s)://host[:port]")
 
 
 def load(path: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None,

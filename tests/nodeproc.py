@@ -43,9 +43,10 @@ class NodeProcess:
         for attempt in range(3):
             self.port = free_port()
             log = open(self.log_path, "ab")
+            workers = [] if "--workers" in self.extra_args else ["--workers", "1"]
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ocicache", "serve", "--listen", self.hostport,
-                 "--data-dir", str(self.data_dir), *self.extra_args],
+                 "--data-dir", str(self.data_dir), *workers, *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
             log.close()
             if self._wait_up(timeout):

@@ -76,9 +76,12 @@ class Origin(Protocol):
 
 
 def open_origin(url: str) -> Origin:
-    """The origin named by a config URL (file:// for now)."""
+    """The origin named by a config URL: file:///path or http(s)://host[:port]."""
     if url.startswith("file://"):
         from .fs import FilesystemOrigin
         return FilesystemOrigin(Path(url[len("file://"):]))
+    if url.startswith(("http://", "https://")):
+        from .registry import RegistryOrigin
+        return RegistryOrigin(url)
     from ..config import ConfigError
-    raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path)")
+    raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path or http(s)://host[:port])")

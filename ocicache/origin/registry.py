@@ -1,0 +1,390 @@
+"""A read-only origin that is another OCI registry (another ocicache node, CNCF distribution, ...).
+
+Speaks the OCI Distribution API over HTTP(S) with one pooled `aiohttp.ClientSession`
+(created inside the running loop on first use, closed by `close()`). It keeps the `Origin`
+contracts:
+- 404s become BLOB_UNKNOWN, MANIFEST_UNKNOWN or NAME_UNKNOWN, naming repo, digest and origin.
+- Every transport failure, timeout, 5xx, throttling, short body or unexpected status becomes
+  OCIError(UNAVAILABLE) naming the origin URL; no aiohttp exception leaves this module.
+- Idempotent requests are retried (`retries` times, backoff 0.1 s, 0.2 s, ...) on connection
+  errors and 5xx until response headers arrive; once `read_blob` has yielded bytes, a failure
+  is reported with how many arrived, so the caller resumes from there (never short data).
+- A manifest is returned only if its bytes hash to the digest asked for.
+
+Redirects are followed (distribution redirects blob GETs to object storage). aiohttp drops
+`Authorization`, `Cookie` and `Proxy-Authorization` when a redirect changes scheme, host or
+port, so a token added by `_request` later never reaches the storage host.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import yarl
+
+from .. import __version__, errors
+from ..errors import OCIError, Unsupported
+from ..reference import Digest
+
+READ_CHUNK = 256 * 1024
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_PAGES = 10_000
+RETRY_AFTER_CAP = 5.0
+# Every media type ocicache serves as a manifest (registry/manifests.py MANIFEST_TYPES).
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+))
+# RFC 9110 14.4: Content-Range: bytes <first>-<last>/<complete-length or *>
+_CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
+# Whatever aiohttp, asyncio or the OS raise while a request or its body is in flight.
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (RFC 9110 10.2.3: delay-seconds or an HTTP-date)."""
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return 1.0
+
+
+class RegistryOrigin:
+    """Content read through another registry's HTTP API; writes are refused."""
+
+    def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 max_connections: int = 64, retries: int = 3) -> None:
+        url = yarl.URL(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            from ..config import ConfigError
+            raise ConfigError(f"origin {base_url!r}: expected http(s)://host[:port]")
+        self.base_url = str(url)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_connections = max_connections
+        self.retries = retries
+        self.page_size: int | None = None  # `n` sent with listings; None lets the origin choose
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistryOrigin({self.base_url!r})"
+
+    # ---- HTTP ----
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout,
+                                              sock_read=self.read_timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": f"ocicache/{__version__}"})
+        return self._session
+
+    def _url(self, path: str) -> yarl.URL:
+        return yarl.URL(self.base_url + path)
+
+    def _unavailable(self, message: str, **kwargs: Any) -> OCIError:
+        return OCIError(errors.UNAVAILABLE, f"origin {self.base_url}: {message}", **kwargs)
+
+    async def _request(self, method: str, url: yarl.URL,
+                       headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        """Send an idempotent request; the response has any status but 429 or 5xx.
+
+        Retries connection errors and 5xx `self.retries` times with exponential backoff and
+        waits out one 429 (Retry-After, capped). The caller reads and releases the response.
+        (A 401 challenge handler belongs here: fetch a token, add it, resend once.)
+        """
+        attempt, throttled = 0, False
+        while True:
+            try:
+                resp = await self._client().request(method, url, headers=headers)
+            except _TRANSPORT_ERRORS as exc:
+                failure = f"{method} {url} failed: {type(exc).__name__}: {exc}"
+            else:
+                if resp.status == 429:
+                    delay = _retry_after(resp.headers.get("Retry-After"))
+                    resp.release()
+                    if throttled:
+                        raise self._unavailable(
+                            f"throttled (429) {method} {url} again after waiting; try later",
+                            status=503, headers={"Retry-After": str(max(1, math.ceil(delay)))})
+                    throttled = True
+                    await asyncio.sleep(min(delay, RETRY_AFTER_CAP))
+                    continue
+                if resp.status < 500:
+                    return resp
+                failure = f"{method} {url} answered {resp.status} {resp.reason}"
+                resp.release()
+            if attempt >= self.retries:
+                raise self._unavailable(f"{failure} (after {attempt + 1} attempts)")
+            await asyncio.sleep(0.1 * 2 ** attempt)
+            attempt += 1
+
+    def _unexpected(self, resp: aiohttp.ClientResponse, what: str) -> OCIError:
+        resp.release()
+        return self._unavailable(f"unexpected status {resp.status} {resp.reason} to "
+                                 f"{resp.method} {resp.url} ({what})")
+
+    async def _read_json(self, resp: aiohttp.ClientResponse, what: str) -> Any:
+        try:
+            body = await self._read_capped(resp, what)
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise self._unavailable(f"{what}: {resp.url} returned invalid JSON") from None
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, what: str) -> bytes:
+        """The whole body of a small response, refusing more than MAX_MANIFEST_BYTES."""
+        cap = MAX_MANIFEST_BYTES
+        try:
+            if resp.content_length is not None and resp.content_length > cap:
+                raise self._unavailable(f"{what}: {resp.url} announced {resp.content_length} "
+                                        f"bytes, more than the {cap} accepted")
+            body = await resp.content.read(cap + 1)
+            while len(body) <= cap:
+                more = await resp.content.read(cap + 1 - len(body))
+                if not more:
+                    break
+                body += more
+        except _TRANSPORT_ERRORS as exc:
+            raise self._unavailable(f"{what}: reading {resp.url} failed: "
+                                    f"{type(exc).__name__}: {exc}") from None
+        finally:
+            resp.release()
+        if len(body) > cap:
+            raise self._unavailable(f"{what}: {resp.url} returned more than the {cap} bytes accepted")
+        return body
+
+    async def _pages(self, path: str, what: str, missing: tuple[int, ...] = (404,)) -> AsyncIterator[Any]:
+        """JSON bodies of a listing, following RFC 8288 `Link: <...>; rel="next"` (spec end-8b).
+        Yields None instead of a body when the first page has a status in `missing`."""
+        url = self._url(path)
+        if self.page_size is not None:
+            url = url.with_query(n=self.page_size)
+        seen = set()
+        while url not in seen and len(seen) < MAX_PAGES:
+            seen.add(url)
+            resp = await self._request("GET", url)
+            if resp.status in missing and len(seen) == 1:
+                resp.release()
+                yield None
+                return
+            if resp.status != 200:
+                raise self._unexpected(resp, what)
+            link = resp.links.get("next", {}).get("url")
+            yield await self._read_json(resp, what)
+            if link is None:
+                return
+            url = resp.url.join(yarl.URL(str(link)))
+
+    # ---- blobs ----
+    def _blob_unknown(self, repo: str, digest: Digest) -> OCIError:
+        return OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo} "
+                        f"at origin {self.base_url}", detail={"name": repo, "digest": str(digest)})
+
+    async def _head_blob(self, repo: str, digest: Digest) -> int | None:
+        resp = await self._request("HEAD", self._url(f"/v2/{repo}/blobs/{digest}"),
+                                   {"Accept-Encoding": "identity"})
+        resp.release()
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise self._unexpected(resp, f"blob {digest} of {repo}")
+        if resp.content_length is None:
+            raise self._unavailable(f"HEAD {resp.url} carried no Content-Length")
+        return resp.content_length
+
+    async def blob_size(self, repo: str, digest: Digest) -> int:
+        size = await self._head_blob(repo, digest)
+        if size is None:
+            raise self._blob_unknown(repo, digest)
+        return size
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        return await self._head_blob(repo, digest) is not None
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        return None
+
+    async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                        length: int | None = None) -> AsyncIterator[bytes]:
+        if length == 0:
+            return
+        headers = {"Accept-Encoding": "identity"}  # bytes as stored: Content-Length counts them
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            headers["Range"] = f"bytes={offset}-{last}"
+        resp = await self._request("GET", self._url(f"/v2/{repo}/blobs/{digest}"), headers)
+        got, expected = 0, None
+        try:
+            expected, skip = self._blob_span(resp, repo, digest, offset, length)
+            if length is not None and (expected is None or expected > length):
+                expected = length  # a 200 to a ranged GET: stop after the bytes asked for
+            async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                if expected is not None and got + len(chunk) > expected:
+                    chunk = chunk[:expected - got]
+                if chunk:
+                    got += len(chunk)
+                    yield chunk
+                if expected is not None and got >= expected:
+                    break
+            if skip or (expected is not None and got < expected):
+                raise ConnectionError("the body ended early")
+        except _TRANSPORT_ERRORS as exc:
+            want = "?" if expected is None else str(expected)
+            raise self._unavailable(
+                f"GET {resp.url} broke off blob {digest} of {repo}: {got} of {want} bytes from "
+                f"offset {offset} arrived ({type(exc).__name__}: {exc}); resume at {offset + got}",
+                detail={"name": repo, "digest": str(digest), "offset": offset, "received": got}) from None
+        finally:
+            resp.close()  # a partly read body cannot go back to the pool
+
+    def _blob_span(self, resp: aiohttp.ClientResponse, repo: str, digest: Digest, offset: int,
+                   length: int | None) -> tuple[int | None, int]:
+        """(bytes the origin announces for our span, bytes to skip first) for a blob GET."""
+        if resp.status == 404:
+            raise self._blob_unknown(repo, digest)
+        if resp.status == 416:
+            raise OCIError(errors.RANGE_INVALID, f"offset {offset} is past the end of blob {digest} "
+                           f"at origin {self.base_url}", detail={"digest": str(digest)})
+        if resp.status == 206:
+            match = _CONTENT_RANGE_RE.fullmatch(resp.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) != offset:
+                raise self._unavailable(f"GET {resp.url} with Range from {offset} answered "
+                                        f"Content-Range {resp.headers.get('Content-Range')!r}")
+            return int(match.group(2)) - offset + 1, 0
+        if resp.status == 200:
+            size = resp.content_length
+            if size is not None and size < offset:
+                raise OCIError(errors.RANGE_INVALID, f"offset {offset} is past the end of blob "
+                               f"{digest} ({size} bytes) at origin {self.base_url}")
+            return (None if size is None else size - offset), offset
+        raise self._unexpected(resp, f"blob {digest} of {repo}")
+
+    # ---- manifests and tags ----
+    def _manifest_unknown(self, repo: str, reference: str) -> OCIError:
+        key = "digest" if ":" in reference else "tag"
+        return OCIError(errors.MANIFEST_UNKNOWN, f"manifest {reference} is not in repository {repo} "
+                        f"at origin {self.base_url}", detail={"name": repo, key: reference})
+
+    async def _get_manifest(self, repo: str, reference: str) -> bytes:
+        resp = await self._request("GET", self._url(f"/v2/{repo}/manifests/{reference}"),
+                                   {"Accept": MANIFEST_ACCEPT})
+        if resp.status == 404:
+            resp.release()
+            raise self._manifest_unknown(repo, reference)
+        if resp.status != 200:
+            raise self._unexpected(resp, f"manifest {reference} of {repo}")
+        return await self._read_capped(resp, f"manifest {reference} of {repo}")
+
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        body = await self._get_manifest(repo, str(digest))
+        if hashlib.sha256(body).hexdigest() != digest.hex:
+            raise self._unavailable(f"manifest {digest} of {repo}: the origin returned bytes that do "
+                                    f"not hash to {digest}", detail={"name": repo, "digest": str(digest)})
+        return body
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        resp = await self._request("HEAD", self._url(f"/v2/{repo}/manifests/{tag}"),
+                                   {"Accept": MANIFEST_ACCEPT})
+        resp.release()
+        if resp.status == 404:
+            raise self._manifest_unknown(repo, tag)
+        if resp.status != 200:
+            raise self._unexpected(resp, f"tag {tag} of {repo}")
+        header = resp.headers.get("Docker-Content-Digest")
+        if header is None:  # optional in the spec: hash what a GET returns
+            return Digest.from_hex(hashlib.sha256(await self._get_manifest(repo, tag)).hexdigest())
+        try:
+            return Digest.parse(header.strip())
+        except OCIError:
+            raise self._unavailable(f"tag {tag} of {repo}: Docker-Content-Digest "
+                                    f"{header[:100]!r} is not a sha256 digest") from None
+
+    async def list_tags(self, repo: str) -> list[str]:
+        tags: set[str] = set()
+        async for page in self._pages(f"/v2/{repo}/tags/list", f"tags of {repo}"):
+            if page is None:
+                raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to origin "
+                               f"{self.base_url}", detail={"name": repo})
+            tags.update(self._strings(page, "tags", f"tags of {repo}"))
+        return sorted(tags)
+
+    async def list_repositories(self) -> list[str]:
+        repos: set[str] = set()
+        # The catalog is optional; registries that hide it answer 401, 403, 404 or 405.
+        async for page in self._pages("/v2/_catalog", "catalog", missing=(401, 403, 404, 405)):
+            if page is None:
+                return []
+            repos.update(self._strings(page, "repositories", "catalog"))
+        return sorted(repos)
+
+    def _strings(self, page: Any, key: str, what: str) -> list[str]:
+        values = page.get(key) if isinstance(page, dict) else []
+        if values is None:
+            return []  # distribution sends "tags": null for a repository without tags
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self._unavailable(f"{what}: {key!r} is not a list of strings")
+        return values
+
+    # ---- referrers ----
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        found: set[Digest] = set()
+        what = f"referrers of {subject} in {repo}"
+        async for page in self._pages(f"/v2/{repo}/referrers/{subject}", what):
+            if page is None:
+                return []
+            manifests = page.get("manifests") if isinstance(page, dict) else None
+            try:
+                found.update(Digest.parse(m["digest"]) for m in manifests or [])
+            except (OCIError, TypeError, KeyError):
+                raise self._unavailable(f"{what}: the index lists an entry without a valid digest") from None
+        return sorted(found)
+
+    # ---- writes: refused ----
+    def _read_only(self, what: str) -> Unsupported:
+        return Unsupported(f"cannot {what}: read-only origin {self.base_url}; push to the origin directly")
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        raise self._read_only(f"store blob {digest}")
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        raise self._read_only(f"link blob {digest} into {repo}")
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        raise self._read_only(f"delete blob {digest} from {repo}")
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        raise self._read_only(f"store manifest {digest} in {repo}")
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        raise self._read_only(f"delete manifest {digest} from {repo}")
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        raise self._read_only(f"delete tag {tag} from {repo}")
+
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        raise self._read_only(f"record referrer {referrer} of {subject} in {repo}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

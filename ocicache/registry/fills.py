@@ -1,0 +1,252 @@
+"""One fill per digest: a miss is fetched from the origin once, into the store's partial
+file, and every client that wants the blob meanwhile reads the growing file.
+
+Within a process the waiters share a `Fill` object; across the node's worker processes the
+partial file itself is the lock (flock): the process holding it fills, the others follow
+by watching the file grow, and learn the outcome when the lock is released (the committed
+file exists, or it does not). The last byte of a blob is released to readers only after
+the digest matched, so a client can never receive a whole blob that is wrong: on a
+mismatch or an origin failure its connection is closed early.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import AsyncIterator
+
+from .. import errors
+from ..digest import Sha256
+from ..errors import OCIError
+from ..origin import Origin
+from ..reference import Digest
+from ..store import BlobStore
+
+log = logging.getLogger("ocicache.fill")
+READ_CHUNK = 1024 * 1024
+FOLLOW_POLL_S = 0.01
+
+
+class FillFailed(ConnectionAbortedError):
+    """Raised to readers of a failed fill: their connection is closed before the last byte."""
+
+
+class Fill:
+    """A blob on its way from the origin into the store, readable while it grows."""
+
+    def __init__(self, digest: Digest) -> None:
+        self.digest = digest
+        self.size: int | None = None
+        self.readable = 0          # bytes readers may send now
+        self.done = False
+        self.error: str | None = None
+        self.fd: int | None = None
+        self.readers = 0
+        self.finished = False      # the fill task has ended (the fd may still serve readers)
+        self._changed = asyncio.Event()
+
+    def publish(self, *, size: int | None = None, readable: int | None = None, done: bool = False,
+                error: str | None = None) -> None:
+        if size is not None:
+            self.size = size
+        if readable is not None:
+            self.readable = readable
+        self.done = self.done or done
+        self.error = self.error or error
+        old, self._changed = self._changed, asyncio.Event()
+        old.set()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    async def wait_size(self) -> int:
+        while self.size is None:
+            if self.error:
+                raise OCIError(errors.UNAVAILABLE, self.error, detail={"digest": str(self.digest)})
+            await self.changed()
+        return self.size
+
+    def release_fd(self) -> None:
+        if self.finished and self.readers == 0 and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class Fills:
+    def __init__(self, store: BlobStore, origin: Origin, retries: int = 3) -> None:
+        self.store = store
+        self.origin = origin
+        self.retries = retries
+        self._fills: dict[Digest, Fill] = {}
+
+    def in_flight(self) -> int:
+        return len(self._fills)
+
+    async def get(self, repo: str, digest: Digest, size_hint: int | None = None) -> Fill:
+        """The fill of `digest`, started if none is running; returns once its size is known."""
+        fill = self._fills.get(digest)
+        if fill is None:
+            fill = self._fills[digest] = Fill(digest)
+            task = asyncio.create_task(self._run(fill, repo, size_hint))
+            task.add_done_callback(lambda _t: self._ended(fill))
+        await fill.wait_size()
+        return fill
+
+    def _ended(self, fill: Fill) -> None:
+        if self._fills.get(fill.digest) is fill:
+            del self._fills[fill.digest]
+        fill.finished = True
+        fill.release_fd()
+
+    async def read(self, fill: Fill, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Bytes [offset, offset+length) of a fill as they become readable."""
+        fill.readers += 1
+        try:
+            end = offset + length
+            while offset < end:
+                if fill.error:
+                    raise FillFailed(f"fill of {fill.digest} failed: {fill.error}")
+                available = min(fill.readable, end) - offset
+                if available <= 0:
+                    await fill.changed()
+                    continue
+                chunk = os.pread(fill.fd, min(available, READ_CHUNK), offset)
+                if not chunk:
+                    raise FillFailed(f"partial file of {fill.digest} is shorter than published")
+                offset += len(chunk)
+                yield chunk
+        finally:
+            fill.readers -= 1
+            fill.release_fd()
+
+    # ---- the fill task ----
+    async def _run(self, fill: Fill, repo: str, size_hint: int | None) -> None:
+        try:
+            owner = self._open_partial(fill)
+            if owner is None:
+                return  # committed meanwhile
+            if owner:
+                try:
+                    await self._fill(fill, repo, size_hint)
+                finally:
+                    self.store.size_path(fill.digest).unlink(missing_ok=True)
+                    fcntl.flock(fill.fd, fcntl.LOCK_UN)
+            else:
+                await self._follow(fill)
+        except OCIError as exc:
+            fill.publish(error=exc.message)
+        except Exception as exc:  # disk full, I/O error: readers must not hang
+            log.exception("fill of %s failed", fill.digest)
+            fill.publish(error=f"{type(exc).__name__}: {exc}")
+
+    def _open_partial(self, fill: Fill) -> bool | None:
+        """Open the partial file: True if this process fills, False if another does, None if
+        the blob was committed meanwhile (then `fill` is published done on the committed file)."""
+        path = self.store.partial_path(fill.digest)
+        while True:
+            committed = self.store.lookup(fill.digest)
+            if committed is not None:
+                fill.fd = os.open(committed, os.O_RDONLY)
+                size = os.fstat(fill.fd).st_size
+                fill.publish(size=size, readable=size, done=True)
+                return None
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                owner = True
+            except BlockingIOError:
+                owner = False
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                fill.fd = fd
+                return owner
+            os.close(fd)  # renamed or removed under us by a fill that just ended: look again
+
+    async def _fill(self, fill: Fill, repo: str, size_hint: int | None) -> None:
+        digest = fill.digest
+        size = size_hint if size_hint is not None else await self.origin.blob_size(repo, digest)
+        os.ftruncate(fill.fd, 0)
+        size_file = self.store.size_path(digest)
+        size_file.write_text(str(size))
+        fill.publish(size=size)
+        self.store.count("misses")
+        loop = asyncio.get_running_loop()
+        hasher = Sha256()
+        written = failures = 0
+        while True:
+            try:
+                async for chunk in self.origin.read_blob(repo, digest, written):
+                    if written + len(chunk) > size:
+                        raise self._fail(fill, f"origin sent more than the {size} bytes of {digest}")
+                    written += await loop.run_in_executor(None, hasher.update_and_write, fill.fd, chunk, written)
+                    fill.publish(readable=min(written, size - 1))
+                if written == size:
+                    break
+                raise OCIError(errors.UNAVAILABLE, f"origin ended {digest} after {written} of {size} bytes")
+            except OCIError as exc:
+                if exc.code is not errors.UNAVAILABLE or failures >= self.retries:
+                    raise self._fail(fill, exc.message) from None
+                failures += 1
+                log.warning("fill of %s from %s broke at byte %d of %d (%s); resuming (%d/%d)", digest, repo,
+                            written, size, exc.message, failures, self.retries)
+                await asyncio.sleep(0.1 * failures)
+        if hasher.hexdigest() != digest.hex:
+            raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
+                             f"sha256:{hasher.hexdigest()}; nothing was kept, the next request retries")
+        self.store.count("origin_bytes", size)
+        partial = self.store.partial_path(digest)
+        if self.store.admit(digest, size):
+            self.store.commit(digest, partial, size)
+        else:
+            partial.unlink(missing_ok=True)  # served to its waiters, not kept (admission)
+        fill.publish(readable=size, done=True)
+
+    def _fail(self, fill: Fill, message: str) -> OCIError:
+        os.ftruncate(fill.fd, 0)  # followers in other workers must not take it for whole
+        self.store.partial_path(fill.digest).unlink(missing_ok=True)
+        log.error("fill of %s failed: %s", fill.digest, message)
+        return OCIError(errors.UNAVAILABLE, message, detail={"digest": str(fill.digest)})
+
+    async def _follow(self, fill: Fill) -> None:
+        """Track a fill run by another worker process through its partial file."""
+        digest = fill.digest
+        while True:
+            if fill.size is None:
+                try:
+                    fill.publish(size=int(self.store.size_path(digest).read_text()))
+                except (FileNotFoundError, ValueError):
+                    pass
+            try:
+                fcntl.flock(fill.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if fill.size is not None:
+                    fill.publish(readable=min(os.fstat(fill.fd).st_size, fill.size - 1))
+                await asyncio.sleep(FOLLOW_POLL_S)
+                continue
+            fcntl.flock(fill.fd, fcntl.LOCK_UN)
+            # The filler is gone. Its file is whole and right if it was committed, or if it
+            # was served but not kept (admission); a failed fill truncated it; a killed one
+            # may have left anything, so a whole-looking uncommitted file is rehashed.
+            size = os.fstat(fill.fd).st_size
+            committed = self.store.blob_path(digest)
+            if committed.exists() and os.stat(committed).st_ino == os.fstat(fill.fd).st_ino:
+                fill.publish(size=size, readable=size, done=True)
+            elif size and size == fill.size and await asyncio.to_thread(_hashes_to, fill.fd, digest):
+                fill.publish(readable=size, done=True)
+            else:
+                fill.publish(error=f"the worker filling {digest} failed; retry the request")
+            return
+
+
+def _hashes_to(fd: int, digest: Digest) -> bool:
+    hasher = Sha256()
+    offset = 0
+    while chunk := os.pread(fd, READ_CHUNK, offset):
+        hasher.update(chunk)
+        offset += len(chunk)
+    return hasher.hexdigest() == digest.hex

@@ -1,0 +1,123 @@
+"""The edge cache as an Origin: a remote origin seen through the local store.
+
+`ProxyOrigin(remote, store)` has the same shape as what it caches, so the registry does
+not know whether it hits the cache (as CNCF distribution's proxyBlobStore wraps its
+remote). Blobs and by-digest manifests are immutable: kept in the store until evicted.
+Tags go through the TagCache. Writes go to the remote first (write-through); a tag this
+node writes is dropped from its TagCache at once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+from cachetools import LRUCache
+
+from .. import errors
+from ..errors import OCIError
+from ..origin import Origin
+from ..reference import Digest
+from ..store import BlobStore
+from ..store.tags import TagCache
+from .fills import Fills
+
+
+class ProxyOrigin:
+    def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3) -> None:
+        self.remote = remote
+        self.store = store
+        self.tags = tags
+        self.fills = Fills(store, remote, fill_retries)
+        # (repo, digest) -> size: what the remote confirmed a repository holds (immutable).
+        self._linked: LRUCache[tuple[str, Digest], int] = LRUCache(200_000)
+
+    # ---- blobs ----
+    async def blob_size(self, repo: str, digest: Digest) -> int:
+        size = self._linked.get((repo, digest))
+        if size is None:
+            size = await self.remote.blob_size(repo, digest)
+            self._linked[(repo, digest)] = size
+        return size
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        try:
+            await self.blob_size(repo, digest)
+        except OCIError as exc:
+            if exc.code is errors.BLOB_UNKNOWN:
+                return False
+            raise
+        return True
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        path = self.store.lookup(digest)
+        if path is not None:
+            self.store.count("hits")
+        return path
+
+    async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                        length: int | None = None) -> AsyncIterator[bytes]:
+        """From the fill of `digest` (started if needed). A range the fill has not reached
+        yet is fetched from the remote at once (range-first), while the fill goes on."""
+        fill = await self.fills.get(repo, digest, self._linked.get((repo, digest)))
+        size = await fill.wait_size()
+        length = size - offset if length is None else length
+        whole = offset == 0 and length == size
+        if whole or offset + length <= fill.readable:
+            async for chunk in self.fills.read(fill, offset, length):
+                yield chunk
+            return
+        async for chunk in self.remote.read_blob(repo, digest, offset, length):
+            yield chunk
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        await self.remote.put_blob(digest, staged)
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        await self.remote.link_blob(repo, digest)
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        await self.remote.unlink_blob(repo, digest)
+        self._linked.pop((repo, digest), None)
+
+    # ---- manifests and tags ----
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        path = self.store.lookup(digest)
+        if path is not None and (repo, digest) in self._linked:
+            self.store.count("hits")
+            return path.read_bytes()
+        data = await self.remote.get_manifest(repo, digest)  # verified against digest there
+        self.store.put_bytes(digest, data)
+        self._linked[(repo, digest)] = len(data)
+        return data
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        return await self.tags.resolve((repo, tag), lambda: self.remote.resolve_tag(repo, tag))
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        await self.remote.put_manifest(repo, digest, data, tag)
+        if tag is not None:
+            self.tags.forget((repo, tag))
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        await self.remote.delete_manifest(repo, digest)
+        self._linked.pop((repo, digest), None)
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        await self.remote.delete_tag(repo, tag)
+        self.tags.forget((repo, tag))
+
+    async def list_tags(self, repo: str) -> list[str]:
+        return await self.remote.list_tags(repo)
+
+    async def list_repositories(self) -> list[str]:
+        return await self.remote.list_repositories()
+
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        await self.remote.add_referrer(repo, subject, referrer)
+
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        return await self.remote.list_referrers(repo, subject)
+
+    async def close(self) -> None:
+        await self.remote.close()
+        self.store.close()

@@ -1,0 +1,106 @@
+"""The store's index: one SQLite file (WAL) shared by the node's worker processes.
+
+One row per committed blob (digest, size, last access); a running byte total kept in the
+same transaction as every insert and delete, so "how full is the store" is one row read,
+and the LRU order is an indexed scan. It stays fast at a million rows and survives restarts.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    added REAL NOT NULL,
+    last_access REAL NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS blobs_lru ON blobs(last_access);
+CREATE TABLE IF NOT EXISTS seen (digest TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('bytes', 0);
+"""
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def total_bytes(self) -> int:
+        return self.db.execute("SELECT value FROM counters WHERE name='bytes'").fetchone()[0]
+
+    def entries(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
+
+    def size_of(self, digest: str) -> int | None:
+        row = self.db.execute("SELECT size FROM blobs WHERE digest=?", (digest,)).fetchone()
+        return row[0] if row else None
+
+    def add(self, digest: str, size: int, when: float | None = None) -> None:
+        now = time.time() if when is None else when
+        with self._tx():
+            cur = self.db.execute("INSERT OR IGNORE INTO blobs(digest, size, added, last_access) "
+                                  "VALUES (?, ?, ?, ?)", (digest, size, now, now))
+            if cur.rowcount:
+                self.db.execute("UPDATE counters SET value = value + ? WHERE name='bytes'", (size,))
+
+    def remove(self, digest: str) -> int:
+        """Forget a blob; returns the bytes it held (0 if it was not indexed)."""
+        with self._tx():
+            row = self.db.execute("DELETE FROM blobs WHERE digest=? RETURNING size", (digest,)).fetchone()
+            if row:
+                self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (row[0],))
+        return row[0] if row else 0
+
+    def touch(self, accesses: dict[str, float]) -> None:
+        """Record last-access times (batched by the caller) and count the hits."""
+        with self._tx():
+            self.db.executemany("UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + 1 "
+                                "WHERE digest = ?", [(when, digest) for digest, when in accesses.items()])
+
+    def oldest(self, limit: int) -> list[tuple[str, int]]:
+        return self.db.execute("SELECT digest, size FROM blobs ORDER BY last_access LIMIT ?",
+                               (limit,)).fetchall()
+
+    def all_digests(self) -> Iterable[tuple[str, int]]:
+        return self.db.execute("SELECT digest, size FROM blobs").fetchall()
+
+    def seen_before(self, digest: str) -> bool:
+        """Whether `digest` was offered before (admission); records this offer either way."""
+        cur = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, time.time()))
+        return cur.rowcount == 0
+
+    def counter(self, name: str) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def add_counters(self, deltas: dict[str, int]) -> None:
+        with self._tx():
+            for name, delta in deltas.items():
+                self.db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) "
+                                "DO UPDATE SET value = value + excluded.value", (name, delta))
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,54 @@
+"""Tag -> digest answers kept in memory for a short TTL (tags are mutable).
+
+A fresh entry is served as is; a stale one is revalidated against the origin (a cheap
+HEAD); when the origin fails, a stale entry keeps serving for `stale_if_error` seconds
+more. Unknown tags are remembered for `negative_ttl` seconds.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Awaitable, Callable, Hashable
+
+from cachetools import LRUCache
+
+from .. import errors
+from ..errors import OCIError
+from ..reference import Digest
+
+log = logging.getLogger("ocicache.tags")
+
+
+class TagCache:
+    def __init__(self, ttl: float, stale_if_error: float, negative_ttl: float, maxsize: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.stale_if_error, self.negative_ttl = ttl, stale_if_error, negative_ttl
+        self._entries: LRUCache[Hashable, tuple[Digest | None, float]] = LRUCache(maxsize)
+        self._clock = clock
+
+    async def resolve(self, key: Hashable, fetch: Callable[[], Awaitable[Digest]]) -> Digest:
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None:
+            digest, at = entry
+            if digest is None and now - at < self.negative_ttl:
+                raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {key} is not known to the origin "
+                               f"(cached for {self.negative_ttl:g}s)")
+            if digest is not None and now - at < self.ttl:
+                return digest
+        try:
+            digest = await fetch()
+        except OCIError as exc:
+            if exc.code is errors.MANIFEST_UNKNOWN or exc.code is errors.NAME_UNKNOWN:
+                self._entries[key] = (None, now)
+                raise
+            if entry is not None and entry[0] is not None and now - entry[1] < self.ttl + self.stale_if_error:
+                log.warning("origin failed revalidating tag %s (%s); serving the cached %s", key,
+                            exc.message, entry[0])
+                return entry[0]
+            raise
+        self._entries[key] = (digest, now)
+        return digest
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
