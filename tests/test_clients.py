@@ -2,8 +2,10 @@
 containerd's ctr with a hosts.toml mirror, oras-py) drives `python -m ocicache serve`.
 
 The harness pushes images it generates (single-layer ~5 MB, four layers ~100 MB, a
-linux/amd64 + linux/arm64 index), pulls them back with every client and compares
-manifest digests and every blob's hash. In CI a missing client is a failure, not a skip.
+linux/amd64 + linux/arm64 index) to an origin node, pulls them back with every client,
+directly and through an edge node whose origin is the first (`--origin http://...`, two
+workers), and compares manifest digests and every blob's hash. In CI a missing client is
+a failure, not a skip.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ SCENARIOS = [
     "buildah-scratch-push", "buildah-pull-multilayer",
     "ctr-content-fetch-multilayer", "ctr-pull-small", "ctr-pull-multiarch-all", "ctr-mirror-hosts-toml-ns",
     "oras-py-push-pull",
+    # through the edge node (pull-through cache of the origin node)
+    "proxy-skopeo-pull-multilayer", "proxy-skopeo-pull-multiarch-all", "proxy-skopeo-pull-multilayer-again",
+    "proxy-podman-pull-small", "proxy-ctr-pull-multilayer", "proxy-ctr-mirror-hosts-toml-ns",
+    "proxy-oras-py-pull",
 ]
 CLIENT_OF = {"skopeo": "skopeo", "podman": "podman", "buildah": "buildah", "ctr": "containerd"}
 
@@ -39,14 +45,18 @@ def harness_results(tmp_path_factory) -> dict[str, str]:
         if IN_CI:
             pytest.fail(f"the client harness is missing at {HARNESS}")
         pytest.skip(f"the client harness is missing at {HARNESS}")
-    node = NodeProcess(tmp_path_factory.mktemp("clients") / "node")
-    node.start()
+    base = tmp_path_factory.mktemp("clients")
+    origin = NodeProcess(base / "origin")
+    origin.start()
+    edge = NodeProcess(base / "edge", "--origin", origin.url, "--workers", "2")
     try:
+        edge.start()
         env = dict(os.environ, ORAS_PYTHON=sys.executable, CLIENT_TIMEOUT="300")
-        run = subprocess.run(["bash", str(HARNESS / "run_clients.sh"), node.hostport], env=env,
-                             capture_output=True, text=True, timeout=1200)
+        run = subprocess.run(["bash", str(HARNESS / "run_clients.sh"), origin.hostport, edge.hostport],
+                             env=env, capture_output=True, text=True, timeout=1200)
     finally:
-        node.stop()
+        edge.stop()
+        origin.stop()
     results = {}
     for line in run.stdout.splitlines():
         match = re.match(r"(PASS|FAIL|SKIP) ([\w.-]+)(?::\s*(.*))?$", line)
@@ -59,7 +69,7 @@ def harness_results(tmp_path_factory) -> dict[str, str]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_client_scenario(harness_results, scenario):
-    client = scenario.split("-")[0]
+    client = scenario.removeprefix("proxy-").split("-")[0]
     tool = CLIENT_OF.get(client)
     if scenario not in harness_results:
         skipped = harness_results.get(tool or client, harness_results.get("oras-py", ""))
