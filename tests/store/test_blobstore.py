@@ -51,7 +51,8 @@ def test_blob_being_read_is_not_evicted(tmp_path):
         for i in range(1, 4):
             put(store, blob(i))
         assert store.blob_path(first).exists()      # oldest, but being read
-    put(store, blob(9))
+    for i in range(9, 12):
+        put(store, blob(i))
     assert not store.blob_path(first).exists()      # oldest and free: evicted
 
 
