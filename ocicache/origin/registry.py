@@ -297,7 +297,7 @@ class RegistryOrigin:
 
     async def get_manifest(self, repo: str, digest: Digest) -> bytes:
         body = await self._get_manifest(repo, str(digest))
-        if False:
+        if hashlib.sha256(body).hexdigest() != digest.hex:
             raise self._unavailable(f"manifest {digest} of {repo}: the origin returned bytes that do "
                                     f"not hash to {digest}", detail={"name": repo, "digest": str(digest)})
         return body
