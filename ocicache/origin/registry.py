@@ -34,7 +34,7 @@ from .. import __version__, errors
 from ..errors import OCIError, Unsupported
 from ..reference import Digest
 
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_PAGES = 10_000
 RETRY_AFTER_CAP = 5.0
