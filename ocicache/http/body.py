@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .. import rangecopy
+from ..fileio import close_soon
 
 STREAM_CHUNK = 1024 * 1024
 
@@ -62,7 +63,8 @@ def _plain_socket_fd(request: web.Request) -> int | None:
 async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
                     offset: int, count: int, use_sendfile: bool) -> web.StreamResponse:
     """Prepare `resp` (headers already set) and send that range of the file as its body."""
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY)
+    try:
         writer = await resp.prepare(request)
         if request.method == "HEAD" or count == 0:
             await resp.write_eof()
@@ -73,15 +75,17 @@ async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
             await writer.drain()
             while request.transport is not None and request.transport.get_write_buffer_size():
                 await asyncio.sleep(0.0005)  # headers must be on the wire before the body
-            await sendfile_range(asyncio.get_running_loop(), sock_fd, fh.fileno(), offset, count)
+            await sendfile_range(asyncio.get_running_loop(), sock_fd, fd, offset, count)
         else:
             end = offset + count
             while offset < end:
-                chunk = os.pread(fh.fileno(), min(STREAM_CHUNK, end - offset), offset)
+                chunk = os.pread(fd, min(STREAM_CHUNK, end - offset), offset)
                 if not chunk:
                     raise ConnectionAbortedError("blob file ended early; closing the connection")
                 await resp.write(chunk)
                 offset += len(chunk)
+    finally:
+        close_soon(fd)
     await resp.write_eof()
     return resp
 

@@ -20,6 +20,7 @@ from typing import AsyncIterator
 from .. import errors
 from ..digest import Sha256
 from ..errors import OCIError
+from ..fileio import close_soon
 from ..origin import Origin
 from ..reference import Digest
 from ..store import BlobStore
@@ -70,7 +71,7 @@ class Fill:
 
     def release_fd(self) -> None:
         if self.finished and self.readers == 0 and self.fd is not None:
-            os.close(self.fd)
+            close_soon(self.fd)
             self.fd = None
 
 
@@ -201,7 +202,7 @@ class Fills:
         self.store.count("origin_bytes", size)
         partial = self.store.partial_path(digest)
         if self.store.admit(digest, size):
-            self.store.commit(digest, partial, size)
+            await asyncio.to_thread(self.store.commit, digest, partial, size)  # may evict: off the loop
         else:
             partial.unlink(missing_ok=True)  # served to its waiters, not kept (admission)
         fill.publish(readable=size, done=True)

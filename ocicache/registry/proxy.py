@@ -8,6 +8,7 @@ node writes is dropped from its TagCache at once.
 """
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -86,7 +87,7 @@ class ProxyOrigin:
             self.store.count("hits")
             return path.read_bytes()
         data = await self.remote.get_manifest(repo, digest)  # verified against digest there
-        self.store.put_bytes(digest, data)
+        await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
         self._linked[(repo, digest)] = len(data)
         return data
 

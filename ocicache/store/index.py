@@ -1,12 +1,15 @@
 """The store's index: one SQLite file (WAL) shared by the node's worker processes.
 
+Calls are serialised by a lock (the loop and worker threads share the connection).
 One row per committed blob (digest, size, last access); a running byte total kept in the
 same transaction as every insert and delete, so "how full is the store" is one row read,
 and the LRU order is an indexed scan. It stays fast at a million rows and survives restarts.
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Iterable
@@ -26,27 +29,41 @@ INSERT OR IGNORE INTO counters VALUES ('bytes', 0);
 """
 
 
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Index:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.lock = threading.RLock()
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
+    @_locked
     def close(self) -> None:
         self.db.close()
 
+    @_locked
     def total_bytes(self) -> int:
         return self.db.execute("SELECT value FROM counters WHERE name='bytes'").fetchone()[0]
 
+    @_locked
     def entries(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
 
+    @_locked
     def size_of(self, digest: str) -> int | None:
         row = self.db.execute("SELECT size FROM blobs WHERE digest=?", (digest,)).fetchone()
         return row[0] if row else None
 
+    @_locked
     def add(self, digest: str, size: int, when: float | None = None) -> None:
         now = time.time() if when is None else when
         with self._tx():
@@ -55,6 +72,7 @@ class Index:
             if cur.rowcount:
                 self.db.execute("UPDATE counters SET value = value + ? WHERE name='bytes'", (size,))
 
+    @_locked
     def remove(self, digest: str) -> int:
         """Forget a blob; returns the bytes it held (0 if it was not indexed)."""
         with self._tx():
@@ -63,28 +81,34 @@ class Index:
                 self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (row[0],))
         return row[0] if row else 0
 
+    @_locked
     def touch(self, accesses: dict[str, float]) -> None:
         """Record last-access times (batched by the caller) and count the hits."""
         with self._tx():
             self.db.executemany("UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + 1 "
                                 "WHERE digest = ?", [(when, digest) for digest, when in accesses.items()])
 
+    @_locked
     def oldest(self, limit: int) -> list[tuple[str, int]]:
         return self.db.execute("SELECT digest, size FROM blobs ORDER BY last_access LIMIT ?",
                                (limit,)).fetchall()
 
+    @_locked
     def all_digests(self) -> Iterable[tuple[str, int]]:
         return self.db.execute("SELECT digest, size FROM blobs").fetchall()
 
+    @_locked
     def seen_before(self, digest: str) -> bool:
         """Whether `digest` was offered before (admission); records this offer either way."""
         cur = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, time.time()))
         return cur.rowcount == 0
 
+    @_locked
     def counter(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
         return row[0] if row else 0
 
+    @_locked
     def add_counters(self, deltas: dict[str, int]) -> None:
         with self._tx():
             for name, delta in deltas.items():
