@@ -4,10 +4,12 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:5000
 # Debian packages the tests drive (real clients and the reference registry).
-APT_PACKAGES := skopeo podman buildah containerd docker-registry curl
+APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-light \
+	systemd pdns-server pdns-backend-geoip dnsutils
 PYTEST_ARGS ?=
+BENCH_LOAD_ARGS ?=
 
-.PHONY: run test venv system-deps bench clean
+.PHONY: run test venv system-deps bench bench-load clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.c ext/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,8 +25,10 @@ run: venv
 
 ## Install what the tests need (Debian packages when root), then run the whole suite.
 system-deps:
-	@missing=""; for c in skopeo podman buildah containerd docker-registry curl; do \
+	@missing=""; for c in skopeo podman buildah containerd docker-registry curl wrk nginx \
+	    systemd-analyze pdns_server dig; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-geoip"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
@@ -41,6 +45,10 @@ bench: venv
 	$(PY) -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,ops \
 	  --benchmark-json=bench/results/micro.json
 	$(PY) bench/ratios.py bench/results/micro.json
+
+## End-to-end load benchmark against nginx and CNCF distribution (~9 minutes); see bench/load/README.md.
+bench-load: system-deps venv
+	$(PY) -m bench.load.run --out bench/results/load $(BENCH_LOAD_ARGS)
 
 clean:
 	rm -rf build $(VENV) ocicache/*.so ext/_digest_c.c ext/_rangecopy_c.c

@@ -19,6 +19,17 @@ RATIOS = [
      "test_blob_256mib[origin-direct]", 1 / 1.15),
     ("edge warm hit 256 MiB vs direct from origin", "test_blob_256mib[edge-warm]",
      "test_blob_256mib[origin-direct]", 0.95),
+    ("C range copy vs Python twin, 1 MiB", "test_range_copy_1mib[c]", "test_range_copy_1mib[python]", 0.95),
+    ("C range copy vs shutil.copyfileobj, 1 MiB", "test_range_copy_1mib[c]",
+     "test_range_copy_1mib[stdlib-copyfileobj]", 1.0),
+    ("manifest cache hit vs origin read + parse, by digest", "test_manifest_lookup[cache-hit-by-digest]",
+     "test_manifest_lookup[origin-read-and-parse]", 10.0),
+    ("manifest cache hit vs origin read + parse, by tag", "test_manifest_lookup[cache-hit-by-tag]",
+     "test_manifest_lookup[origin-tag-read-and-parse]", 10.0),
+    ("routing a blob GET: ocicache vs aiohttp's router", "test_routing[ocicache-blob]",
+     "test_routing[aiohttp-urldispatcher-blob]", 1.0),
+    ("routing a manifest GET: ocicache vs aiohttp's router", "test_routing[ocicache-manifest]",
+     "test_routing[aiohttp-urldispatcher-manifest]", 1.0),
 ]
 
 

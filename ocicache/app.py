@@ -6,14 +6,21 @@ import contextlib
 
 from aiohttp import web
 
+from .auth import install as install_auth
 from .config import Config
+from . import metrics
+from .http.access import access
 from .http.middleware import common_headers, oci_errors
+from .http.ops import install as install_ops
 from .http.routes import add_routes
 from .http.state import CONFIG, REGISTRY
 from .origin import Origin, open_origin
 from .registry import Registry
+from .registry.expiry import sweep_forever
 from .registry.proxy import ProxyOrigin
-from .registry.uploads import Uploads
+from .origin.s3 import S3Origin
+from .registry.s3uploads import S3Uploads
+from .registry.uploads import Uploads, UploadStore
 from .store import BlobStore
 from .store.tags import TagCache
 
@@ -28,28 +35,39 @@ def open_store(cfg: Config) -> BlobStore:
 
 def build_origin(cfg: Config) -> Origin:
     """The configured origin; a remote one is seen through the local store (the edge cache)."""
-    origin = open_origin(cfg.origin_url)
+    origin = open_origin(cfg.origin_url, cfg.s3)
     if cfg.origin_is_local:
         return origin
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
     return ProxyOrigin(origin, open_store(cfg), tags, cfg.cache.fill_retries)
 
 
+def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
+    """Uploads staged on this node, or written through to S3 as they arrive (S3 origin)."""
+    remote = origin.remote if isinstance(origin, ProxyOrigin) else origin
+    if isinstance(remote, S3Origin):
+        return S3Uploads(remote, cfg.s3.part_bytes, cfg.s3.parts_in_flight)
+    return Uploads(cfg.data_path / "uploads", cfg.limits.upload_chunk_bytes, origin)
+
+
 async def _flush_store(store: BlobStore) -> None:
     while True:
         await asyncio.sleep(FLUSH_INTERVAL_S)
         store.flush()
+        metrics.STORE_BYTES.set(store.index.total_bytes())
 
 
 def make_app(cfg: Config) -> web.Application:
-    app = web.Application(middlewares=[oci_errors], client_max_size=cfg.limits.max_manifest_bytes + 1)
+    app = web.Application(middlewares=[access, oci_errors], client_max_size=cfg.limits.max_manifest_bytes + 1)
     app[CONFIG] = cfg
     app.on_response_prepare.append(common_headers)
+    install_auth(app, cfg)  # rate limits, authentication, upload quota, /token: docs/SECURITY.md
     add_routes(app)
+    install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
 
     async def registry_ctx(app: web.Application):
         origin = build_origin(cfg)
-        uploads = Uploads(cfg.data_path / "uploads", cfg.limits.upload_chunk_bytes)
+        uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes)
         flusher = asyncio.create_task(_flush_store(origin.store)) if isinstance(origin, ProxyOrigin) else None
         yield
@@ -60,4 +78,13 @@ def make_app(cfg: Config) -> web.Application:
         await origin.close()
 
     app.cleanup_ctx.append(registry_ctx)
+
+    async def upload_expiry_ctx(app: web.Application):
+        sweeper = asyncio.create_task(sweep_forever(cfg.data_path / "uploads", cfg.limits.upload_idle_timeout))
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+    app.cleanup_ctx.append(upload_expiry_ctx)
     return app

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import signal
@@ -11,10 +10,11 @@ import sys
 from aiohttp import web
 
 from . import config as config_mod
+from . import ops_commands, service
+from .auth import commands as auth_commands
 from .config import Config, ConfigError
 
 log = logging.getLogger("ocicache")
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i"'
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -23,13 +23,14 @@ def _common_options(p: argparse.ArgumentParser) -> None:
                    "or http(s)://host[:port] (another registry, read through the cache)")
     p.add_argument("--cache-max-bytes", type=int, help="bytes the local blob store may hold")
     p.add_argument("--config", help="TOML config file")
-    p.add_argument("--log-level", default=os.environ.get("OCICACHE_LOG_LEVEL", "INFO"))
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default [log] level, INFO)")
 
 
 def _parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the edge node")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
     p.add_argument("--workers", type=int, help="worker processes sharing the port (default: one per core)")
+    auth_commands.add_serve_options(p)
     _common_options(p)
     cache = sub.add_parser("cache", help="inspect and maintain the local blob store").add_subparsers(
         dest="cache_command", required=True)
@@ -38,10 +39,13 @@ def _parsers(sub: argparse._SubParsersAction) -> None:
     prune.add_argument("--to", type=int, required=True, metavar="BYTES", help="bytes to keep at most")
     _common_options(prune)
     _common_options(cache.add_parser("verify", help="rehash every cached blob; remove corrupt ones"))
+    ops_commands.add_parsers(sub, _common_options)  # warm, gc, config check
+    auth_commands.add_parsers(sub)
 
 
 def _load(args: argparse.Namespace) -> Config:
-    overrides: dict[str, dict[str, object]] = {"server": {}, "storage": {}, "cache": {}}
+    overrides: dict[str, dict[str, object]] = {"server": {}, "storage": {}, "cache": {},
+                                               "auth": auth_commands.serve_overrides(args)}
     if getattr(args, "listen", None):
         overrides["server"]["listen"] = args.listen
     if getattr(args, "workers", None) is not None:
@@ -52,6 +56,8 @@ def _load(args: argparse.Namespace) -> Config:
         overrides["storage"]["origin"] = args.origin
     if args.cache_max_bytes is not None:
         overrides["cache"]["max_bytes"] = args.cache_max_bytes
+    if getattr(args, "log_level", None):
+        overrides["log"] = {"level": args.log_level}
     return config_mod.load(args.config, overrides=overrides)
 
 
@@ -90,10 +96,14 @@ def cache_command(cfg: Config, args: argparse.Namespace) -> int:
 async def _run_node(cfg: Config, reuse_port: bool) -> None:
     from .app import make_app
 
-    runner = web.AppRunner(make_app(cfg), access_log_format=ACCESS_LOG_FORMAT, handle_signals=False)
+    app = make_app(cfg)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,  # ocicache.http.access logs
+                           shutdown_timeout=cfg.ops.shutdown_timeout,
+                           **auth_commands.runner_limits(cfg))
     await runner.setup()
     host, port = cfg.listen_host_port
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+    tls = auth_commands.ssl_context(cfg)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:
@@ -102,17 +112,13 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
                           "pick another --listen port or stop what holds it") from None
     from . import digest, rangecopy
 
-    log.info("ocicache %d listening on http://%s:%d; origin %s; data dir %s; hashing %s (%s), "
-             "range copy %s, sendfile %s", os.getpid(), host, port, cfg.origin_url, cfg.data_path,
+    auth_commands.warn_exposure(cfg, host)
+    log.info("ocicache %d listening on %s://%s:%d; auth %s; origin %s; data dir %s; hashing %s (%s), "
+             "range copy %s, sendfile %s", os.getpid(), "https" if tls else "http", host, port,
+             "on" if cfg.auth.enabled else "off", cfg.origin_url, cfg.data_path,
              digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
              "on" if cfg.server.sendfile else "off")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("ocicache %d stopping", os.getpid())
-    await runner.cleanup()
+    await service.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
 
 
 def _run(cfg: Config, reuse_port: bool) -> None:
@@ -148,20 +154,27 @@ def serve(cfg: Config) -> int:
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
+    service.expect_workers()
     procs = [ctx.Process(target=_run, args=(cfg, True), name=f"ocicache-worker-{i}")
              for i in range(workers)]
     for proc in procs:
         proc.start()
 
     def forward(signum, _frame):
+        service.parent_signal(signum)
         for proc in procs:
             if proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward)
+    service.wait_workers_ready(procs)
     for proc in procs:
         proc.join()
+        from . import metrics  # imported only now: after PROMETHEUS_MULTIPROC_DIR is set
+
+        metrics.worker_exited(proc.pid)
     return max((proc.exitcode or 0) for proc in procs)
 
 
@@ -170,13 +183,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _parsers(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+    level = getattr(args, "log_level", None) or os.environ.get("OCICACHE_LOG_LEVEL") or "INFO"
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         if args.command == "serve":
-            return serve(_load(args))
+            cfg = _load(args)
+            service.prepare(cfg, lambda: _load(args))
+            return serve(cfg)
+        done = ops_commands.run(args)
+        if done is not None:
+            return done
         if args.command == "cache":
             return cache_command(_load(args), args)
+        done = auth_commands.run(args)
+        if done is not None:
+            return done
     except ConfigError as exc:
         print(f"ocicache: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .opsconfig import AdminConfig, GcConfig, LogConfig, OpsConfig, validate_ops
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message names the key and the fix."""
@@ -33,6 +35,28 @@ class StorageConfig:
     """Folder for the embedded origin, the cache and upload staging."""
     origin: str = ""
     """Origin URL; empty means file://<data_dir>/origin (the embedded default)."""
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """The S3 origin (`origin = "s3://bucket/prefix"`). Credentials left empty come from the
+    usual boto3 chain (AWS_* environment, ~/.aws, instance role)."""
+    endpoint_url: str = ""
+    """S3-compatible endpoint (MinIO, R2, Ceph RGW, ...); empty means AWS (or AWS_ENDPOINT_URL)."""
+    region: str = ""
+    """Region name; empty means boto3's default (AWS_DEFAULT_REGION)."""
+    addressing_style: str = "auto"
+    """auto, path or virtual."""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    max_connections: int = 32
+    """Connection pool and thread pool size for S3 calls, per worker process."""
+    part_bytes: int = 8 * 1024 * 1024
+    """Multipart part size for write-through uploads (S3 needs at least 5 MiB)."""
+    parts_in_flight: int = 2
+    """Parts of one upload sent at once; memory per upload is about (this + 1) x part_bytes."""
+    upload_expiry: float = 24 * 3600.0
+    """Upload sessions older than this many seconds are aborted and deleted."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +89,96 @@ class LimitsConfig:
     """Bytes gathered before one hash-and-write call during uploads."""
     max_page: int = 1000
     """Largest `n` accepted by tag and catalog listings."""
+    max_blob_bytes: int = 0
+    """Uploads growing past this many bytes are refused with 413 SIZE_INVALID; 0 means no limit."""
+    max_uploads_per_client: int = 256
+    """Open upload sessions one identity (or one anonymous IP) may hold, per worker process."""
+    upload_idle_timeout: float = 3600.0
+    """Seconds an upload session may sit without a chunk before it is expired and its bytes removed."""
+    max_url_bytes: int = 8190
+    """Longest request line (method, URL, version) accepted; longer gets 414/400 from the server."""
+    max_header_bytes: int = 8190
+    """Longest single request header accepted."""
+    max_headers: int = 100
+    """Most request headers accepted."""
+    idle_timeout: float = 30.0
+    """Seconds a connection may stay idle, or take to send a request's headers (slowloris)."""
+    body_timeout: float = 60.0
+    """Seconds a request body may go without sending a byte before the request is dropped."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Client authentication (docs/SECURITY.md). Off unless htpasswd or token_key is set."""
+
+    htpasswd: str = ""
+    """htpasswd file of bcrypt hashes (`user:$2y$...`); turns Basic authentication on."""
+    token_key: str = ""
+    """PEM key of the token service: a private key issues and verifies tokens, a public key
+    only verifies them (a node of the fleet that sends clients to another node's realm)."""
+    verify_keys: tuple[str, ...] = ()
+    """More PEM public keys whose tokens are accepted (the old key while rotating)."""
+    realm: str = ""
+    """Public URL of the token service in the Bearer challenge; empty means <scheme>://<Host>/token."""
+    service: str = "ocicache"
+    """The `service` of the challenge and the `aud` of tokens; the same on every node of a fleet."""
+    issuer: str = "ocicache"
+    """The `iss` of tokens; the same on every node of a fleet."""
+    token_ttl: int = 300
+    """Seconds an issued token is valid."""
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Group name -> user names, for ACL rules naming `group:<name>`."""
+    acl: tuple[dict[str, Any], ...] = ()
+    """Rules {repository = "glob", who = [...], actions = [...]}; empty means authenticated users
+    may pull and push everywhere. With rules, whatever no rule grants is denied."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.htpasswd or self.token_key)
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    cert: str = ""
+    """PEM certificate chain; with key, the node serves HTTPS (HTTP/1.1 over TLS 1.2+)."""
+    key: str = ""
+    """PEM private key of the certificate."""
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Token buckets per client IP and per authenticated identity, per worker process."""
+
+    enabled: str = "auto"
+    """auto (on when auth is on), true or false."""
+    per_ip_rate: float = 100.0
+    """Requests per second one client IP may sustain..."""
+    per_ip_burst: int = 500
+    """...and how many it may send at once."""
+    per_identity_rate: float = 200.0
+    """Requests per second one authenticated user may sustain..."""
+    per_identity_burst: int = 1000
+    """...and how many it may send at once."""
+    auth_failures_per_minute: float = 30.0
+    """Failed logins one client IP may make per minute (a burst of as many) before 429."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers (IPs or CIDRs) whose X-Forwarded-For names the client; others' is ignored."""
 
 
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    s3: S3Config = field(default_factory=S3Config)
     cache: CacheConfig = field(default_factory=CacheConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    gc: GcConfig = field(default_factory=GcConfig)
 
     # ---- derived values ----
     @property
@@ -101,6 +207,11 @@ class Config:
         host, _, port = self.server.listen.rpartition(":")
         return host.strip("[]") or "127.0.0.1", int(port)
 
+    @property
+    def ratelimit_enabled(self) -> bool:
+        mode = self.ratelimit.enabled.lower()
+        return mode in ("true", "1", "yes", "on") or (mode == "auto" and self.auth.enabled)
+
     def replace(self, **sections: Mapping[str, Any]) -> "Config":
         """A copy with some keys of some sections replaced: replace(storage={"data_dir": d})."""
         changed = {}
@@ -114,8 +225,24 @@ class Config:
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
 
 
+def _coerce_container(where: str, typ: str, value: Any) -> Any:
+    """tuple[...] keys take a TOML array (or a comma-separated string from the environment);
+    dict[...] keys take a TOML table. Their contents are checked by whoever compiles them."""
+    if typ.startswith("tuple"):
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, (list, tuple)):
+            return tuple(value)
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    if isinstance(value, dict):
+        return dict(value)
+    raise ConfigError(f"{where}: expected a table, got {value!r}")
+
+
 def _coerce(section: str, key: str, typ: Any, value: Any) -> Any:
     where = f"[{section}] {key}"
+    if isinstance(typ, str) and typ.startswith(("tuple", "dict")):
+        return _coerce_container(where, typ, value)
     if isinstance(value, str) and typ is not str:
         text = value.strip()
         if typ == "bool" or typ is bool:
@@ -181,8 +308,29 @@ def validate(cfg: Config) -> None:
         raise ConfigError("[limits] max_manifest_bytes: must be at least 1024")
     if cfg.limits.upload_chunk_bytes < 4096:
         raise ConfigError("[limits] upload_chunk_bytes: must be at least 4096")
-    if not cfg.origin_url.startswith(("file://", "http://", "https://")):
-        raise ConfigError(f"[storage] origin: {cfg.origin_url!r}: use file:///path or http(s)://host[:port]")
+    if not cfg.origin_url.startswith(("file://", "http://", "https://", "s3://")):
+        raise ConfigError(f"[storage] origin: {cfg.origin_url!r}: use file:///path, s3://bucket/prefix "
+                          "or http(s)://host[:port]")
+    if cfg.origin_url.startswith("s3://") and not cfg.origin_url[5:].split("/")[0]:
+        raise ConfigError(f"[storage] origin: {cfg.origin_url!r} names no bucket (s3://bucket/prefix)")
+    if cfg.s3.part_bytes < 5 * 1024 * 1024:
+        raise ConfigError("[s3] part_bytes: S3 needs parts of at least 5 MiB (5242880)")
+    if cfg.s3.addressing_style not in ("auto", "path", "virtual"):
+        raise ConfigError("[s3] addressing_style: use auto, path or virtual")
+    if cfg.limits.max_blob_bytes < 0 or cfg.limits.max_uploads_per_client < 1:
+        raise ConfigError("[limits] max_blob_bytes must be 0 (no limit) or more; max_uploads_per_client 1 or more")
+    if min(cfg.limits.upload_idle_timeout, cfg.limits.idle_timeout, cfg.limits.body_timeout) <= 0:
+        raise ConfigError("[limits] upload_idle_timeout, idle_timeout and body_timeout must be positive")
+    if min(cfg.limits.max_url_bytes, cfg.limits.max_header_bytes) < 1024 or cfg.limits.max_headers < 16:
+        raise ConfigError("[limits] max_url_bytes and max_header_bytes must be at least 1024, max_headers 16")
+    if cfg.ratelimit.enabled.lower() not in ("auto", "true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(f"[ratelimit] enabled: {cfg.ratelimit.enabled!r}: use auto, true or false")
+    if bool(cfg.tls.cert) != bool(cfg.tls.key):
+        raise ConfigError("[tls] cert and key: set both (HTTPS) or neither (plain HTTP)")
+    validate_ops(cfg)
+    from .auth import check_config  # compiles the ACL and reads the key files: fails here, not per request
+
+    check_config(cfg)
 
 
 def load(path: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None,

@@ -28,3 +28,20 @@ def node(tmp_path):
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """A moto S3 server (real HTTP, driven through boto3) for the whole test session."""
+    from .motoserver import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+def s3_overrides(moto, data_dir, bucket: str | None = None) -> dict:
+    """Config overrides for a node whose origin is a fresh bucket on the moto server."""
+    return {"storage": {"data_dir": str(data_dir), "origin": f"s3://{bucket or moto.new_bucket()}/registry"},
+            "s3": {"endpoint_url": moto.url, "access_key_id": "testing", "secret_access_key": "testing",
+                   "region": "us-east-1", "part_bytes": 5 * 1024 * 1024}}

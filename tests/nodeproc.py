@@ -7,8 +7,13 @@ import socket
 import subprocess
 import sys
 import time
+import ssl
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+
+_UNVERIFIED = ssl._create_unverified_context()  # test nodes use self-signed certificates
 
 
 def free_port() -> int:
@@ -20,8 +25,10 @@ def free_port() -> int:
 class NodeProcess:
     """One node on 127.0.0.1:<free port> with its own data dir and log file."""
 
-    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None,
+                 tls: bool = False) -> None:
         self.data_dir = Path(data_dir)
+        self.scheme = "https" if tls else "http"
         self.extra_args = extra_args
         self.env = env
         self.port = 0
@@ -34,7 +41,7 @@ class NodeProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.hostport}"
+        return f"{self.scheme}://{self.hostport}"
 
     def start(self, timeout: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,9 +67,12 @@ class NodeProcess:
             if self.proc.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(self.url + "/v2/", timeout=1) as resp:
+                with urllib.request.urlopen(self.url + "/v2/", timeout=1, context=_UNVERIFIED) as resp:
                     if resp.status == 200:
                         return True
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # up, with authentication on
+                    return True
             except OSError:
                 time.sleep(0.05)
         return False

@@ -5,6 +5,7 @@ import json
 
 from aiohttp import web
 
+from ..auth.guard import visible
 from ..reference import Digest
 from ..registry.manifests import OCI_INDEX
 from .params import page, paginate
@@ -26,7 +27,7 @@ async def list_tags(request: web.Request, name: str) -> web.StreamResponse:
 
 async def catalog(request: web.Request) -> web.StreamResponse:
     n, last = page(request, settings_of(request).limits.max_page)
-    repos, link = paginate(await registry_of(request).repositories(), n, last, "/v2/_catalog")
+    repos, link = paginate(visible(request, await registry_of(request).repositories()), n, last, "/v2/_catalog")
     return _listing({"repositories": repos}, link)
 
 

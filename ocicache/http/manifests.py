@@ -8,6 +8,7 @@ from ..errors import OCIError
 from ..reference import Digest, parse_reference
 from ..registry import manifests
 from .blobs import IMMUTABLE
+from . import intake
 from .params import content_length
 from .state import registry_of
 
@@ -35,7 +36,7 @@ async def put_manifest(request: web.Request, name: str, reference_text: str) -> 
     if length is not None and length > limit:
         raise registry.manifest_too_big(name, length)
     data = bytearray()
-    async for chunk in request.content.iter_any():
+    async for chunk in intake.body(request, blob=False):
         data += chunk
         if len(data) > limit:
             raise registry.manifest_too_big(name, len(data))

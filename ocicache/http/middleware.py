@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from .. import errors
+from ..auth.guard import principal_of
 from ..errors import OCIError
 
 log = logging.getLogger("ocicache.http")
@@ -49,7 +50,26 @@ async def oci_errors(request: web.Request, handler) -> web.StreamResponse:
     return resp
 
 
+# Nothing here is a page: no sniffing, framing, scripts or referrers, whatever a browser is shown.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+                    ("Referrer-Policy", "no-referrer"))
+NO_STORE_STATUS = frozenset((401, 403, 429))
+
+
 async def common_headers(request: web.Request, resp: web.StreamResponse) -> None:
-    """on_response_prepare: headers every response carries, streamed ones included."""
-    resp.headers.setdefault(*API_VERSION_HEADER)
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    """on_response_prepare: headers every response carries, streamed ones included.
+
+    Answers about credentials (401, 403, 429, tokens) and upload sessions are never stored
+    by caches; with auth on, what a public cache could hand to someone else is `private`.
+    """
+    headers = resp.headers
+    headers.setdefault(*API_VERSION_HEADER)
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+    if resp.status in NO_STORE_STATUS or "/blobs/uploads" in request.path or request.path == "/token":
+        headers["Cache-Control"] = "no-store"
+    elif principal_of(request) is not None and headers.get("Cache-Control", "").startswith("public"):
+        headers["Cache-Control"] = "private" + headers["Cache-Control"][6:]
+    if request.secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from .. import errors
 from ..errors import OCIError
+from ..auth.guard import authorize, authorize_catalog
+from ..auth.scope import DELETE, PULL, PUSH
 from ..reference import check_name
 from . import blobs, listing, manifests, uploads
 
@@ -32,6 +34,15 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, object]]] = [
 ]
 
 
+# The access each handler needs (docs/SECURITY.md): reads pull, writes and upload sessions
+# push, removals delete. Checked by `authorize` once the repository name is known.
+# A handler missing here needs the strongest right (tests/auth checks that none is missing).
+ACCESS = {blobs.get_blob: PULL, manifests.get_manifest: PULL, listing.list_tags: PULL, listing.referrers: PULL,
+          uploads.start_upload: PUSH, uploads.upload_status: PUSH, uploads.patch_upload: PUSH,
+          uploads.put_upload: PUSH, uploads.cancel_upload: PUSH, manifests.put_manifest: PUSH,
+          blobs.delete_blob: DELETE, manifests.delete_manifest: DELETE}
+
+
 async def base(request: web.Request) -> web.StreamResponse:
     """end-1: the API version check."""
     return web.json_response({})
@@ -46,6 +57,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if path == "/v2/_catalog":
         if request.method != "GET":
             raise OCIError(errors.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on /v2/_catalog")
+        authorize_catalog(request)
         return await listing.catalog(request)
     for pattern, methods in ROUTES:
         match = pattern.fullmatch(path)
@@ -56,7 +68,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise OCIError(errors.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {path[:200]}",
                            headers={"Allow": ", ".join(methods)})
         params = match.groupdict()
-        check_name(params.pop("name"))
+        authorize(request, check_name(params.pop("name")), ACCESS.get(handler, DELETE))
         return await handler(request, match.group("name"), *params.values())
     raise OCIError(errors.NOT_FOUND, f"no OCI distribution route matches {path[:200]!r}")
 

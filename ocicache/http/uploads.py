@@ -7,6 +7,8 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import Digest, check_name
 from ..registry.uploads import UploadSession
+from ..auth.guard import may
+from . import intake
 from .params import content_length, content_range, digest_param
 from .state import registry_of
 
@@ -29,9 +31,10 @@ def _mount_args(request: web.Request) -> tuple[Digest, str] | None:
     if mount is None or source is None:
         return None
     try:
-        return Digest.parse(mount), check_name(source)
+        mount_args = Digest.parse(mount), check_name(source)
     except OCIError:
         return None
+    return mount_args if may(request, source, "pull") else None
 
 
 async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
@@ -41,16 +44,17 @@ async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
         return _created(name, mount[0])
     # spec: a registry that cannot mount falls back to opening an upload session
     digest = digest_param(request, required=False)
-    session = registry.start_upload(name)
+    intake.check_blob_size(request, content_length(request) or 0)
+    session = await registry.start_upload(name, digest)
     if digest is None and not request.body_exists:
         return web.Response(status=202, headers=_session_headers(session))
     try:
-        await registry.append_upload(session, request.content.iter_any(), None)
+        await registry.append_upload(session, intake.body(request), None)
         if digest is None:  # body without ?digest=: kept as the first chunk
             return web.Response(status=202, headers=_session_headers(session))
         await registry.finish_upload(session, digest)
     except BaseException:
-        registry.cancel_upload(session)
+        await registry.cancel_upload(session)
         raise
     return _created(name, digest)
 
@@ -62,7 +66,8 @@ async def _append_chunk(request: web.Request, session: UploadSession) -> None:
         raise OCIError(errors.BLOB_UPLOAD_INVALID, f"Content-Range {span[0]}-{span[1]} is "
                        f"{span[1] - span[0] + 1} bytes but Content-Length is {length}")
     expected = None if span is None else span[1] - span[0] + 1
-    await registry_of(request).append_upload(session, request.content.iter_any(),
+    intake.check_blob_size(request, session.offset + (expected or length or 0))
+    await registry_of(request).append_upload(session, intake.body(request, session.offset),
                                              None if span is None else span[0], expected)
 
 
@@ -90,5 +95,5 @@ async def upload_status(request: web.Request, name: str, upload_id: str) -> web.
 async def cancel_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     registry = registry_of(request)
     async with registry.upload(name, upload_id) as session:
-        registry.cancel_upload(session)
+        await registry.cancel_upload(session)
     return web.Response(status=204)

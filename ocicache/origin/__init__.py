@@ -75,8 +75,17 @@ class Origin(Protocol):
         """Release connections and threads."""
 
 
-def open_origin(url: str) -> Origin:
-    """The origin named by a config URL: file:///path or http(s)://host[:port]."""
+def open_origin(url: str, s3: "S3Config | None" = None) -> Origin:
+    """The origin named by a config URL: file:///path, s3://bucket/prefix or http(s)://host[:port]."""
+    if url.startswith("s3://"):
+        from ..config import S3Config
+        from .s3 import S3Origin
+        from .s3client import S3Settings
+
+        c = s3 or S3Config()
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        return S3Origin(S3Settings(bucket, prefix, c.endpoint_url or None, c.region or None, c.addressing_style,
+                                   c.access_key_id or None, c.secret_access_key or None, c.max_connections))
     if url.startswith("file://"):
         from .fs import FilesystemOrigin
         return FilesystemOrigin(Path(url[len("file://"):]))
@@ -84,4 +93,4 @@ def open_origin(url: str) -> Origin:
         from .registry import RegistryOrigin
         return RegistryOrigin(url)
     from ..config import ConfigError
-    raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path or http(s)://host[:port])")
+    raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")

@@ -24,6 +24,7 @@ from typing import AsyncIterator
 from .. import errors, rangecopy
 from ..errors import OCIError
 from ..reference import Digest
+from . import layout
 
 READ_CHUNK = 1024 * 1024
 
@@ -38,11 +39,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _read_link(path: Path) -> Digest | None:
     try:
-        return Digest.parse(path.read_text().strip())
+        return layout.parse_link(path.read_bytes())
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except OCIError:
-        return None  # a damaged link file is treated as absent
 
 
 def _fsync_dir(path: Path) -> None:
@@ -58,28 +57,28 @@ class FilesystemOrigin:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.base = self.root / "docker" / "registry" / "v2"
+        self.base = self.root / layout.ROOT
         (self.base / "blobs").mkdir(parents=True, exist_ok=True)
         (self.base / "repositories").mkdir(parents=True, exist_ok=True)
 
-    # ---- paths ----
+    # ---- paths (origin/layout.py) ----
     def _blob_data(self, digest: Digest) -> Path:
-        return self.base / "blobs" / digest.algorithm / digest.hex[:2] / digest.hex / "data"
+        return self.base / layout.blob_data(digest)
 
     def _repo(self, repo: str) -> Path:
-        return self.base / "repositories" / repo
+        return self.base / layout.repo(repo)
 
     def _layer_link(self, repo: str, digest: Digest) -> Path:
-        return self._repo(repo) / "_layers" / digest.algorithm / digest.hex / "link"
+        return self.base / layout.layer_link(repo, digest)
 
     def _revision_link(self, repo: str, digest: Digest) -> Path:
-        return self._repo(repo) / "_manifests" / "revisions" / digest.algorithm / digest.hex / "link"
+        return self.base / layout.revision_link(repo, digest)
 
     def _tag_dir(self, repo: str, tag: str) -> Path:
-        return self._repo(repo) / "_manifests" / "tags" / tag
+        return self.base / layout.tags_dir(repo) / tag
 
     def _subject_dir(self, repo: str, subject: Digest) -> Path:
-        return self._repo(repo) / "_refs" / "subjects" / subject.algorithm / subject.hex
+        return self.base / layout.subject_dir(repo, subject)
 
     # ---- blobs ----
     async def blob_size(self, repo: str, digest: Digest) -> int:

@@ -30,7 +30,7 @@ from typing import Any, AsyncIterator
 import aiohttp
 import yarl
 
-from .. import __version__, errors
+from .. import __version__, errors, metrics
 from ..errors import OCIError, Unsupported
 from ..reference import Digest
 
@@ -113,7 +113,8 @@ class RegistryOrigin:
         attempt, throttled = 0, False
         while True:
             try:
-                resp = await self._client().request(method, url, headers=headers)
+                with metrics.ORIGIN_SECONDS.labels(method).time():
+                    resp = await self._client().request(method, url, headers=headers)
             except _TRANSPORT_ERRORS as exc:
                 failure = f"{method} {url} failed: {type(exc).__name__}: {exc}"
             else:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import AsyncIterator
 
-from .. import errors
+from .. import errors, metrics
 from ..digest import Sha256
 from ..errors import OCIError
 from ..fileio import close_soon
@@ -47,6 +47,7 @@ class Fill:
         self.readers = 0
         self.finished = False      # the fill task has ended (the fd may still serve readers)
         self._changed = asyncio.Event()
+        self.started = asyncio.get_running_loop().time()
 
     def publish(self, *, size: int | None = None, readable: int | None = None, done: bool = False,
                 error: str | None = None) -> None:
@@ -85,13 +86,20 @@ class Fills:
     def in_flight(self) -> int:
         return len(self._fills)
 
+    def snapshot(self) -> list[Fill]:
+        """The fills running in this process now (the admin API lists them)."""
+        return list(self._fills.values())
+
     async def get(self, repo: str, digest: Digest, size_hint: int | None = None) -> Fill:
         """The fill of `digest`, started if none is running; returns once its size is known."""
         fill = self._fills.get(digest)
         if fill is None:
             fill = self._fills[digest] = Fill(digest)
+            metrics.fill_started()
             task = asyncio.create_task(self._run(fill, repo, size_hint))
             task.add_done_callback(lambda _t: self._ended(fill))
+        else:
+            metrics.cache_lookup("fill")
         await fill.wait_size()
         return fill
 
@@ -99,6 +107,7 @@ class Fills:
         if self._fills.get(fill.digest) is fill:
             del self._fills[fill.digest]
         fill.finished = True
+        metrics.fill_ended(fill.error is None, asyncio.get_running_loop().time() - fill.started)
         fill.release_fd()
 
     async def read(self, fill: Fill, offset: int, length: int) -> AsyncIterator[bytes]:
@@ -200,9 +209,11 @@ class Fills:
             raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
                              f"sha256:{hasher.hexdigest()}; nothing was kept, the next request retries")
         self.store.count("origin_bytes", size)
+        metrics.ORIGIN_BYTES.inc(size)
         partial = self.store.partial_path(digest)
         if self.store.admit(digest, size):
             await asyncio.to_thread(self.store.commit, digest, partial, size)  # may evict: off the loop
+            self.store.pins.note(repo, digest)
         else:
             partial.unlink(missing_ok=True)  # served to its waiters, not kept (admission)
         fill.publish(readable=size, done=True)

@@ -14,7 +14,7 @@ from typing import AsyncIterator
 
 from cachetools import LRUCache
 
-from .. import errors
+from .. import errors, metrics
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
@@ -34,8 +34,12 @@ class ProxyOrigin:
 
     # ---- blobs ----
     async def blob_size(self, repo: str, digest: Digest) -> int:
+        """Size of a blob the remote confirms `repo` holds (cached: content is immutable)."""
         size = self._linked.get((repo, digest))
         if size is None:
+            if not await self.remote.blob_linked(repo, digest):
+                raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
+                               detail={"name": repo, "digest": str(digest)})
             size = await self.remote.blob_size(repo, digest)
             self._linked[(repo, digest)] = size
         return size
@@ -53,6 +57,7 @@ class ProxyOrigin:
         path = self.store.lookup(digest)
         if path is not None:
             self.store.count("hits")
+            metrics.cache_lookup("hit")
         return path
 
     async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
@@ -85,9 +90,11 @@ class ProxyOrigin:
         path = self.store.lookup(digest)
         if path is not None and (repo, digest) in self._linked:
             self.store.count("hits")
+            metrics.cache_lookup("hit")
             return path.read_bytes()
         data = await self.remote.get_manifest(repo, digest)  # verified against digest there
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
+        self.store.pins.note(repo, digest)
         self._linked[(repo, digest)] = len(data)
         return data
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncContextManager, AsyncIterable, AsyncIterator
 
-from .. import errors
+from .. import errors, metrics
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
+from ..store.manifests import ManifestCache
 from . import manifests
 from .manifests import Descriptor
-from .uploads import Uploads, UploadSession
+from .uploads import UploadSession, UploadStore
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,12 @@ class ManifestInfo:
 
 
 class Registry:
-    def __init__(self, origin: Origin, uploads: Uploads, max_manifest_bytes: int) -> None:
+    def __init__(self, origin: Origin, uploads: UploadStore, max_manifest_bytes: int,
+                 cache: ManifestCache[ManifestInfo] | None = None) -> None:
         self.origin = origin
         self.uploads = uploads
         self.max_manifest_bytes = max_manifest_bytes
+        self.cache: ManifestCache[ManifestInfo] = cache if cache is not None else ManifestCache()
 
     # ---- blobs ----
     async def blob(self, repo: str, digest: Digest) -> BlobInfo:
@@ -63,8 +66,8 @@ class Registry:
         return True
 
     # ---- uploads ----
-    def start_upload(self, repo: str) -> UploadSession:
-        return self.uploads.create(repo)
+    async def start_upload(self, repo: str, digest: Digest | None = None) -> UploadSession:
+        return await self.uploads.create(repo, digest)
 
     def upload(self, repo: str, upload_id: str) -> AsyncContextManager[UploadSession]:
         """`async with registry.upload(repo, id) as session`: the session, held exclusively."""
@@ -81,44 +84,49 @@ class Registry:
                                     "Location": f"/v2/{session.repo}/blobs/uploads/{session.id}",
                                     "Docker-Upload-UUID": session.id})
         if expected is None:
-            return await self.uploads.append(session, body)
+            appended = await self.uploads.append(session, body)
+            metrics.UPLOAD_BYTES.inc(appended)
+            return appended
         mark = self.uploads.mark(session)
         appended = await self.uploads.append(session, body)
+        metrics.UPLOAD_BYTES.inc(appended)
         if appended != expected:
-            self.uploads.rollback(session, mark)
+            await self.uploads.rollback(session, mark)
             raise OCIError(errors.BLOB_UPLOAD_INVALID, f"chunk for upload {session.id} carried {appended} "
                            f"bytes but its Content-Range announced {expected}; resend it",
                            headers={"Range": session.range_header()})
         return appended
 
     async def finish_upload(self, session: UploadSession, expected: Digest) -> None:
-        """Verify the whole upload against `expected` and hand it to the origin.
+        """Verify the whole upload against `expected`, hand it to the origin, link it.
 
         On a mismatch nothing is kept: the session and its bytes are discarded.
         """
-        try:
-            self.uploads.check_digest(session, expected)
-        except OCIError:
-            self.uploads.discard(session)
-            raise
-        await self.origin.put_blob(expected, session.data_path)
+        await self.uploads.commit(session, expected)
         await self.origin.link_blob(session.repo, expected)
-        self.uploads.discard(session)
 
-    def cancel_upload(self, session: UploadSession) -> None:
-        self.uploads.discard(session)
+    async def cancel_upload(self, session: UploadSession) -> None:
+        await self.uploads.discard(session)
 
     # ---- manifests ----
     async def resolve(self, repo: str, reference: Digest | str) -> Digest:
         if isinstance(reference, Digest):
             return reference
-        return await self.origin.resolve_tag(repo, reference)
+        digest = self.cache.tag(repo, reference)
+        if digest is None:
+            digest = await self.origin.resolve_tag(repo, reference)
+            self.cache.set_tag(repo, reference, digest)
+        return digest
 
     async def manifest(self, repo: str, reference: Digest | str) -> ManifestInfo:
         digest = await self.resolve(repo, reference)
-        data = await self.origin.get_manifest(repo, digest)
-        parsed = manifests.parse(data)
-        return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
+        info = self.cache.get(repo, digest)
+        if info is None:
+            data = await self.origin.get_manifest(repo, digest)
+            parsed = manifests.parse(data)
+            info = ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
+            self.cache.put(repo, digest, info, len(data))
+        return info
 
     async def put_manifest(self, repo: str, reference: Digest | str, data: bytes,
                            content_type: str | None) -> ManifestInfo:
@@ -143,6 +151,8 @@ class Registry:
                                detail={"digest": str(child.digest)}) from None
         tag = reference if isinstance(reference, str) else None
         await self.origin.put_manifest(repo, digest, data, tag)
+        if tag is not None:
+            self.cache.set_tag(repo, tag, digest)
         if parsed.subject is not None:
             await self.origin.add_referrer(repo, parsed.subject.digest, digest)
         return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
@@ -154,8 +164,10 @@ class Registry:
     async def delete_manifest(self, repo: str, reference: Digest | str) -> None:
         if isinstance(reference, Digest):
             await self.origin.delete_manifest(repo, reference)
+            self.cache.forget(repo, reference)
         else:
             await self.origin.delete_tag(repo, reference)
+            self.cache.forget_tag(repo, reference)
 
     # ---- listings ----
     async def tags(self, repo: str) -> list[str]:

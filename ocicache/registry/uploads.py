@@ -72,16 +72,52 @@ class UploadSession:
         return f"0-{max(self.offset - 1, 0)}"
 
 
-class Uploads:
-    """The upload sessions of one node."""
+class UploadStore:
+    """What every upload store shares. A store has, besides these:
 
-    def __init__(self, root: Path, chunk_bytes: int) -> None:
+    `async create(repo, digest=None)` -> session (digest: known up front, monolithic push);
+    `open(repo, id)` -> async context manager yielding the session, current and held exclusively;
+    `async append(session, body)` -> bytes appended (hashed as they arrive, durable on return);
+    `mark(session)` / `async rollback(session, mark)`: undo a chunk that was refused;
+    `async commit(session, digest)`: verify the whole upload (on a mismatch discard it and
+    raise DIGEST_INVALID) and make the blob readable in the origin by its digest;
+    `async discard(session)`: forget it and everything it stored.
+    Sessions have `id`, `repo`, `offset` and `range_header()`.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock_for(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    @staticmethod
+    def unknown(repo: str, upload_id: str) -> OCIError:
+        return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "
+                        f"repository {repo}; start a new upload with POST /v2/{repo}/blobs/uploads/",
+                        detail={"uuid": upload_id[:64], "name": repo})
+
+    @staticmethod
+    def digest_mismatch(repo: str, actual: Digest, expected: Digest) -> OCIError:
+        return OCIError(errors.DIGEST_INVALID, f"upload to {repo} hashes to {actual}, not the "
+                        f"{expected} the client named; the upload was discarded, push it again",
+                        detail={"expected": str(expected), "actual": str(actual)})
+
+
+class Uploads(UploadStore):
+    """Upload sessions staged on this node's disk, handed to the origin when complete."""
+
+    def __init__(self, root: Path, chunk_bytes: int, origin) -> None:
+        super().__init__()
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunk_bytes = chunk_bytes
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.origin = origin
 
-    def create(self, repo: str) -> UploadSession:
+    async def create(self, repo: str, digest: Digest | None = None) -> UploadSession:
         upload_id = uuid.uuid4().hex
         directory = self.root / upload_id
         directory.mkdir(parents=True)
@@ -91,24 +127,16 @@ class Uploads:
         session.save()
         return session
 
-    def _unknown(self, repo: str, upload_id: str) -> OCIError:
-        return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "
-                        f"repository {repo}; start a new upload with POST /v2/{repo}/blobs/uploads/",
-                        detail={"uuid": upload_id[:64], "name": repo})
-
     @asynccontextmanager
     async def open(self, repo: str, upload_id: str) -> AsyncIterator[UploadSession]:
         """The session, current as on disk, held exclusively until the block ends."""
         if not UUID_RE.fullmatch(upload_id):
-            raise self._unknown(repo, upload_id)
-        lock = self._locks.get(upload_id)
-        if lock is None:
-            lock = self._locks[upload_id] = asyncio.Lock()
-        async with lock:
+            raise self.unknown(repo, upload_id)
+        async with self.lock_for(upload_id):
             try:
                 fd = os.open(self.root / upload_id / "lock", os.O_RDWR)
             except OSError:
-                raise self._unknown(repo, upload_id) from None
+                raise self.unknown(repo, upload_id) from None
             try:
                 while True:
                     try:
@@ -118,13 +146,21 @@ class Uploads:
                         await asyncio.sleep(0.005)
                 session = UploadSession.load(upload_id, self.root / upload_id)
                 if session is None or session.repo != repo:
-                    raise self._unknown(repo, upload_id)
+                    raise self.unknown(repo, upload_id)
                 yield session
             finally:
                 os.close(fd)
 
-    def discard(self, session: UploadSession) -> None:
+    async def discard(self, session: UploadSession) -> None:
         shutil.rmtree(session.dir, ignore_errors=True)
+
+    async def commit(self, session: UploadSession, digest: Digest) -> None:
+        actual = Digest.from_hex(session.hasher.hexdigest())
+        if actual != digest:
+            await self.discard(session)
+            raise self.digest_mismatch(session.repo, actual, digest)
+        await self.origin.put_blob(digest, session.data_path)
+        await self.discard(session)
 
     async def append(self, session: UploadSession, body: AsyncIterable[bytes]) -> int:
         """Hash and write a request body at the session's offset; returns bytes appended.
@@ -166,15 +202,7 @@ class Uploads:
         return session.offset, session.hasher.copy()
 
     @staticmethod
-    def rollback(session: UploadSession, mark: tuple[int, Sha256]) -> None:
+    async def rollback(session: UploadSession, mark: tuple[int, Sha256]) -> None:
         session.offset, session.hasher = mark[0], mark[1]
         os.truncate(session.data_path, session.offset)
         session.save()
-
-    @staticmethod
-    def check_digest(session: UploadSession, expected: Digest) -> None:
-        actual = Digest.from_hex(session.hasher.hexdigest())
-        if actual != expected:
-            raise OCIError(errors.DIGEST_INVALID, f"upload to {session.repo} hashes to {actual}, not the "
-                           f"{expected} the client named; the upload was discarded, push it again",
-                           detail={"expected": str(expected), "actual": str(actual)})

@@ -21,8 +21,10 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from .. import metrics
 from ..reference import Digest
 from .index import Index
+from .pins import Pins
 
 log = logging.getLogger("ocicache.store")
 
@@ -38,6 +40,7 @@ class BlobStore:
         (self.dir / "blobs").mkdir(parents=True, exist_ok=True)
         (self.dir / "partial").mkdir(parents=True, exist_ok=True)
         self.index = Index(self.dir / "index.sqlite")
+        self.pins = Pins(self.index)
         self._accesses: dict[str, float] = {}
         self._counters: Counter[str] = Counter()
         self._readers: Counter[str] = Counter()
@@ -126,6 +129,7 @@ class BlobStore:
                 log.debug("evicted %s (%d bytes)", digest_text, size)
         if evicted:
             self.count("evictions", evicted)
+            metrics.EVICTIONS.inc(evicted)
             log.info("cache evicted %d blobs; %d bytes now in %s (budget %d)", evicted,
                      self.index.total_bytes(), self.dir, self.max_bytes)
         return evicted

@@ -26,6 +26,8 @@ CREATE INDEX IF NOT EXISTS blobs_lru ON blobs(last_access);
 CREATE TABLE IF NOT EXISTS seen (digest TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('bytes', 0);
+CREATE TABLE IF NOT EXISTS pinned_repos (repo TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pinned_blobs (digest TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (digest, repo));
 """
 
 
@@ -90,7 +92,10 @@ class Index:
 
     @_locked
     def oldest(self, limit: int) -> list[tuple[str, int]]:
-        return self.db.execute("SELECT digest, size FROM blobs ORDER BY last_access LIMIT ?",
+        """The least recently used blobs that no pinned repository holds (store/pins.py)."""
+        return self.db.execute("SELECT digest, size FROM blobs "
+                               "WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
+                               "ORDER BY last_access LIMIT ?",
                                (limit,)).fetchall()
 
     @_locked

@@ -1,0 +1,270 @@
+"""The end-to-end load benchmark: ocicache against nginx and CNCF distribution, in one run.
+
+    .venv/bin/python -m bench.load.run [--reps 3] [--duration 4] [--out bench/results/load]
+
+Starts every server on loopback, seeds them (OCI push API; files for nginx), measures each
+workload once per repetition with the order of servers rotated each time, and writes
+results.json, results.md and PNG charts to --out. Stops every process it started, also on
+failure. See bench/load/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import report
+from .servers import Distribution, Nginx, Ocicache
+from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, loopback_copy_mbps,
+                        range_latency, sha256_digest, sha256_mbps, wrk)
+
+MIB = 1 << 20
+REPO = "bench/app"
+COLD_REPO = "bench/cold"
+PUSH_REPO = "bench/push"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+BLOB_SERVERS = ["nginx", "nginx-copy", "distribution", "distribution-proxy", "ocicache", "ocicache-copy",
+                "ocicache-edge"]
+SINGLE_CONN_SERVERS = ["nginx", "nginx-copy", "distribution", "ocicache", "ocicache-copy"]
+MANIFEST_SERVERS = ["distribution", "distribution-proxy", "ocicache", "ocicache-edge"]
+PROXIES = ["distribution-proxy", "ocicache-edge"]
+PUSH_SERVERS = ["distribution", "ocicache"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def rotated(items: list[str], rep: int) -> list[str]:
+    k = rep % len(items)
+    return items[k:] + items[:k]
+
+
+class Bench:
+    def __init__(self, work: Path, big_size: int, duration: float) -> None:
+        self.work = work
+        self.big_size = big_size
+        self.duration = duration
+        self.nginx = Nginx(work / "nginx")
+        self.dist = Distribution(work / "distribution")
+        self.dproxy: Distribution | None = None
+        self.oci = Ocicache(work / "ocicache")
+        self.oci_copy = Ocicache(work / "ocicache", env={"OCICACHE_SERVER_SENDFILE": "false"})
+        self.edge: Ocicache | None = None
+        self.started: list = []
+        self.results: dict[str, dict[str, dict[str, list[float]]]] = {}
+        self.stamp = 0
+
+    # ---- set-up ----
+    def start(self) -> None:
+        for server in (self.nginx, self.dist, self.oci, self.oci_copy):
+            self.started.append(server)
+            server.start()
+        self.dproxy = Distribution(self.work / "distribution-proxy", remote=self.dist.url)
+        self.started.append(self.dproxy)
+        self.dproxy.start()
+        self.edge = Ocicache(self.work / "edge", "--origin", self.dist.url, "--cache-max-bytes", str(64 << 30))
+        self.started.append(self.edge)
+        self.edge.start()
+
+    def stop(self) -> None:
+        for server in reversed(self.started):
+            try:
+                server.stop()
+            except Exception as exc:  # keep stopping the others
+                log(f"stopping {type(server).__name__} failed: {exc}")
+
+    def base_url(self, name: str) -> str:
+        return {"nginx": f"http://127.0.0.1:{self.nginx.port_sendfile}",
+                "nginx-copy": f"http://127.0.0.1:{self.nginx.port_copy}",
+                "distribution": self.dist.url, "distribution-proxy": self.dproxy.url,
+                "ocicache": self.oci.url, "ocicache-copy": self.oci_copy.url,
+                "ocicache-edge": self.edge.url}[name]
+
+    def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
+        return f"{self.base_url(name)}/v2/{repo}/blobs/{digest}"
+
+    def next_variant(self, buf: bytearray) -> str:
+        """Make `buf` a blob no server has seen yet; its digest."""
+        self.stamp += 1
+        buf[:16] = self.stamp.to_bytes(16, "big")
+        return sha256_digest(buf)
+
+    def seed(self, reps: int) -> None:
+        self.big = bytearray(os.urandom(self.big_size))
+        self.big_digest = self.next_variant(self.big)
+        small = os.urandom(MIB)
+        self.small_digest = sha256_digest(small)
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        config_digest = sha256_digest(config)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                       "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n}
+                       for d, n in ((self.big_digest, self.big_size), (self.small_digest, MIB))]}).encode()
+        self.manifest_digest = sha256_digest(manifest)
+        for name in PUSH_SERVERS:
+            pusher = Pusher(self.base_url(name))
+            try:
+                for data, digest in ((self.big, self.big_digest), (small, self.small_digest),
+                                     (config, config_digest)):
+                    pusher.push_blob(REPO, data, digest)
+                pusher.push_manifest(REPO, "v1", manifest, OCI_MANIFEST)
+            finally:
+                pusher.close()
+        for data, digest in ((self.big, self.big_digest), (small, self.small_digest)):
+            self.nginx.put_file(f"/v2/{REPO}/blobs/{digest}", bytes(data))
+        # a fresh cold blob per repetition and client count, in the origin only
+        self.cold: list[str] = []
+        pusher = Pusher(self.dist.url)
+        try:
+            for _ in range(reps * 2):
+                digest = self.next_variant(self.big)
+                pusher.push_blob(COLD_REPO, self.big, digest)
+                self.cold.append(digest)
+        finally:
+            pusher.close()
+        os.sync()
+        # warm both proxies: blobs and manifests fetched once through each
+        for name in PROXIES:
+            for digest in (self.big_digest, self.small_digest):
+                assert curl_timings(self.blob_url(name, digest))[0] == 200
+            for ref in ("v1", self.manifest_digest):
+                url = f"{self.base_url(name)}/v2/{REPO}/manifests/{ref}"
+                assert curl_timings(url, {"Accept": MANIFEST_ACCEPT})[0] == 200
+
+    # ---- measuring ----
+    def record(self, workload: str, server: str, values: dict[str, float]) -> None:
+        slot = self.results.setdefault(workload, {}).setdefault(server, {})
+        for key, value in values.items():
+            slot.setdefault(key, []).append(value)
+
+    def run_wrk(self, workload: str, servers: list[str], rep: int, url_of, connections: int,
+                headers: dict[str, str] | None = None) -> None:
+        for name in rotated(servers, rep):
+            r = wrk(url_of(name), connections, self.duration, headers)
+            if r["errors"] or not r["requests"]:
+                raise RuntimeError(f"{workload} on {name}: {r['errors']} errors, {r['requests']} requests")
+            self.record(workload, name, {k: r[k] for k in ("MB/s", "req/s", "p50 ms", "p99 ms")})
+            log(f"  {workload:22} {name:20} {r['MB/s']:9.1f} MB/s {r['req/s']:9.1f} req/s "
+                f"p99 {r['p99 ms']:.2f} ms")
+
+    def repetition(self, rep: int) -> None:
+        big = lambda name: self.blob_url(name, self.big_digest)  # noqa: E731
+        small = lambda name: self.blob_url(name, self.small_digest)  # noqa: E731
+        self.run_wrk("blob 256 MiB, 1 conn", SINGLE_CONN_SERVERS, rep, big, 1)
+        self.run_wrk("blob 256 MiB, 16 conns", BLOB_SERVERS, rep, big, 16)
+        self.run_wrk("blob 1 MiB, 64 conns", BLOB_SERVERS, rep, small, 64)
+        accept = {"Accept": MANIFEST_ACCEPT}
+        self.run_wrk("manifest by tag, 64 conns", MANIFEST_SERVERS, rep,
+                     lambda n: f"{self.base_url(n)}/v2/{REPO}/manifests/v1", 64, accept)
+        self.run_wrk("manifest by digest, 64 conns", MANIFEST_SERVERS, rep,
+                     lambda n: f"{self.base_url(n)}/v2/{REPO}/manifests/{self.manifest_digest}", 64, accept)
+        middle = self.big_size // 2
+        for name in rotated(BLOB_SERVERS, rep):
+            r = range_latency(big(name), middle, 1_000_000, rounds=15)
+            self.record("Range 1 MB of 256 MiB", name, {"ms": r["ms"]})
+        for clients, cold in ((1, self.cold[2 * rep]), (8, self.cold[2 * rep + 1])):
+            for name in rotated(PROXIES, rep):
+                mark = self.dist.log_offset()
+                r = concurrent_gets(self.blob_url(name, cold, COLD_REPO), clients, self.big_size)
+                time.sleep(1.0)  # let a proxy's background copy finish logging
+                r["origin GETs"] = self.dist.requests_since(mark, "GET", cold.split(":")[1])
+                self.record(f"cold 256 MiB miss, {clients} client{'s' * (clients > 1)}", name, r)
+                log(f"  cold x{clients} {name:20} ttfb {r['ttfb ms']:.1f} ms total {r['total s']:.2f} s "
+                    f"origin GETs {r['origin GETs']}")
+        for label, chunk in (("push 256 MiB, monolithic", None), ("push 256 MiB, 16 MiB chunks", 16 * MIB)):
+            for name in rotated(PUSH_SERVERS, rep):
+                digest = self.next_variant(self.big)
+                pusher = Pusher(self.base_url(name))
+                try:
+                    seconds = pusher.push_blob(PUSH_REPO, self.big, digest, chunk)
+                finally:
+                    pusher.close()
+                self.record(label, name, {"MB/s": self.big_size / seconds / 1e6})
+                log(f"  {label:28} {name:14} {self.big_size / seconds / 1e6:8.1f} MB/s")
+                os.sync()  # writeback of this push must not land in the next measurement
+
+    def peak_rss(self) -> None:
+        for name, server in (("nginx", self.nginx), ("distribution", self.dist),
+                             ("distribution-proxy", self.dproxy), ("ocicache", self.oci),
+                             ("ocicache-copy", self.oci_copy), ("ocicache-edge", self.edge)):
+            self.record("peak RSS", name, {"MiB": server.peak_rss() / MIB})
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    versions = {}
+    for cmd in (["nginx", "-v"], ["docker-registry", "--version"], ["wrk", "-v"]):
+        out = __import__("subprocess").run(cmd, capture_output=True, text=True)
+        versions[cmd[0]] = (out.stdout + out.stderr).strip().splitlines()[0]
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "memory GiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "versions": versions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 3)))
+    p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 4)),
+                   help="seconds per wrk run")
+    p.add_argument("--big-mib", type=int, default=int(os.environ.get("BENCH_BIG_MIB", 256)))
+    p.add_argument("--max-seconds", type=float, default=1200,
+                   help="no repetition starts after this many seconds")
+    p.add_argument("--out", default="bench/results/load")
+    p.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
+    args = p.parse_args(argv)
+    for tool in ("wrk", "nginx", "docker-registry", "curl"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is missing (make system-deps installs it)", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ocicache-load-"))
+    started = time.monotonic()
+    bench = Bench(work, args.big_mib * MIB, args.duration)
+    reps_done = 0
+    try:
+        info = machine()
+        log(f"limits: SHA-256 and loopback copy on {info['cpu']}")
+        info["sha256 MB/s"] = sha256_mbps()
+        info["loopback copy MB/s"] = loopback_copy_mbps()
+        log(f"starting servers in {work}")
+        bench.start()
+        log("seeding (OCI push API; files for nginx)")
+        bench.seed(args.reps)
+        for rep in range(args.reps):
+            if time.monotonic() - started > args.max_seconds:
+                log(f"time budget spent; stopping after {rep} repetitions")
+                break
+            log(f"repetition {rep + 1}/{args.reps}")
+            bench.repetition(rep)
+            reps_done += 1
+        bench.peak_rss()
+    finally:
+        bench.stop()
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    info.update({"repetitions": reps_done, "wrk seconds": args.duration, "big blob MiB": args.big_mib,
+                 "date": time.strftime("%Y-%m-%d %H:%M"), "run seconds": round(time.monotonic() - started)})
+    doc = {"machine": info, "results": bench.results}
+    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    text = report.markdown(doc)
+    (out / "results.md").write_text(text)
+    report.charts(doc, out)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The outermost middleware: request metrics and one access-log line per request.
+
+It sees every response, errors included (the OCI error middleware sits inside it), so
+401, 404 and 429 answers are counted and logged like the rest. Labels stay bounded: the
+route is one of a fixed set of names, never the path.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+from aiohttp import web
+
+from .. import metrics, observe
+
+log = logging.getLogger("ocicache.access")
+
+_V2 = [(re.compile(r"/v2/(?P<repo>.+?)/blobs/uploads(?:/(?P<ref>[^/]*))?"), "upload"),
+       (re.compile(r"/v2/(?P<repo>.+?)/blobs/(?P<ref>[^/]+)"), "blob"),
+       (re.compile(r"/v2/(?P<repo>.+?)/manifests/(?P<ref>[^/]+)"), "manifest"),
+       (re.compile(r"/v2/(?P<repo>.+?)/tags/list"), "tags"),
+       (re.compile(r"/v2/(?P<repo>.+?)/referrers/(?P<ref>[^/]+)"), "referrers")]
+_EXACT = {"/v2": "base", "/v2/": "base", "/v2/_catalog": "catalog", "/metrics": "metrics",
+          "/healthz": "healthz", "/readyz": "readyz", "/token": "token"}
+_QUIET = {"metrics", "healthz", "readyz"}
+_BODY_ROUTES = {"blob", "manifest"}
+ACCESS_LOG_ON = web.AppKey("access_log_on", bool)
+IDENTITY_KEY = "identity"
+"""request[IDENTITY_KEY]: who the authentication middleware found (user name); logged."""
+
+
+def classify(path: str) -> tuple[str, str | None, str | None]:
+    """(route name, repository, digest or tag) of a request path."""
+    route = _EXACT.get(path)
+    if route is not None:
+        return route, None, None
+    if path.startswith("/admin/"):
+        return "admin", None, None
+    if path.startswith("/v2/"):
+        for pattern, name in _V2:
+            match = pattern.fullmatch(path)
+            if match:
+                return name, match.group("repo")[:256], (match.groupdict().get("ref") or None)
+    return "other", None, None
+
+
+@web.middleware
+async def access(request: web.Request, handler) -> web.StreamResponse:
+    start = time.monotonic()
+    facts, token = observe.begin()
+    resp: web.StreamResponse | None = None
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except (ConnectionError, asyncio.CancelledError):
+        status = 499  # the client went away before the answer was complete (nginx's code)
+        raise
+    finally:
+        observe.end(token)
+        _record(request, resp, status, facts, time.monotonic() - start)
+
+
+def _record(request: web.Request, resp: web.StreamResponse | None, status: int, facts: dict,
+            seconds: float) -> None:
+    route, repo, ref = classify(request.path)
+    sent = 0
+    if resp is not None and request.method != "HEAD" and status < 300:
+        sent = resp.content_length or 0
+    metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
+    if status == 429:
+        metrics.RATE_LIMITED.inc()
+    cache = facts.get("cache")
+    if route in _BODY_ROUTES and sent:
+        metrics.SERVED_BYTES.labels({"hit": "cache", None: "local"}.get(cache, "origin")).inc(sent)
+    if not request.app.get(ACCESS_LOG_ON, True):
+        return
+    fields = {"client": request.remote, "identity": request.get(IDENTITY_KEY) or facts.get("identity"),
+              "method": request.method, "route": route, "repo": repo,
+              "digest": ref if ref and ":" in ref else None,
+              "tag": ref if ref and route == "manifest" and ":" not in ref else None, "status": status,
+              "bytes": sent, "duration_ms": round(seconds * 1000, 2), "cache": cache,
+              "user_agent": request.headers.get("User-Agent", "")[:200]}
+    level = logging.DEBUG if route in _QUIET else logging.INFO
+    log.log(level, "%s %s %d", request.method, request.path[:300], status, extra={"fields": fields})
+

@@ -1,0 +1,122 @@
+"""The admin API under /admin/: off unless `[admin] token_file` is set; every call needs
+`Authorization: Bearer <the secret in that file>` (re-read on SIGHUP).
+
+    GET    /admin/fills                  blobs being fetched from the origin by this worker
+    POST   /admin/purge                  {"repository": r, "tag"?: t, "digest"?: d}
+    POST   /admin/prefetch               {"image": "repo:tag", "platforms"?: ["linux/amd64"]}
+    GET    /admin/pins
+    PUT    /admin/pins/<repository>      pin (never evict) what the repository's tags hold
+    DELETE /admin/pins/<repository>
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .. import errors, observe, warm
+from ..errors import OCIError
+from ..opsconfig import read_admin_token
+from ..reference import Digest, check_name, check_tag
+from ..registry.cachectl import CacheControl
+from .state import registry_of
+
+
+@dataclass
+class AdminState:
+    """The current admin secret; replaced in place on reload (empty: API off)."""
+
+    token: str = ""
+
+    def reload(self, cfg) -> None:
+        self.token = read_admin_token(cfg.admin.token_file) if cfg.admin.token_file else ""
+
+
+ADMIN = web.AppKey("admin", AdminState)
+
+
+def _authorize(request: web.Request) -> None:
+    secret = request.app[ADMIN].token
+    if not secret:
+        raise OCIError(errors.NOT_FOUND, "the admin API is off on this node; set [admin] token_file "
+                       "(a file holding a long random secret) and reload or restart")
+    given = request.headers.get("Authorization", "")
+    if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), secret.encode())):
+        raise OCIError(errors.UNAUTHORIZED, "the admin API needs `Authorization: Bearer <secret from "
+                       "[admin] token_file>`", headers={"WWW-Authenticate": 'Bearer realm="ocicache-admin"'})
+    observe.note(identity="admin")
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        raise OCIError(errors.ErrorCode("INVALID_REQUEST", "invalid request", 400),
+                       f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise OCIError(errors.ErrorCode("INVALID_REQUEST", "invalid request", 400), "send a JSON object")
+    return body
+
+
+def _control(request: web.Request) -> CacheControl:
+    _authorize(request)
+    return CacheControl(registry_of(request).origin)
+
+
+async def fills(request: web.Request) -> web.Response:
+    return web.json_response({"pid": os.getpid(), "fills": _control(request).fills()})
+
+
+async def purge(request: web.Request) -> web.Response:
+    ctl = _control(request)
+    body = await _json_body(request)
+    repo = check_name(str(body.get("repository", "")))
+    tag, digest = body.get("tag"), body.get("digest")
+    if tag is not None:
+        check_tag(str(tag))
+    if digest is not None:
+        digest = str(Digest.parse(str(digest)))
+    return web.json_response(await ctl.purge(repo, tag, digest))
+
+
+async def prefetch(request: web.Request) -> web.Response:
+    _control(request)  # authorized, and an edge node
+    body = await _json_body(request)
+    repo, reference = warm.parse_image(str(body.get("image", "")))
+    platforms = set(body.get("platforms") or []) or None
+    source = warm.RegistrySource(registry_of(request))
+    blobs = await warm.plan(source, repo, reference, platforms)
+    total = 0
+
+    def count(n: int) -> None:
+        nonlocal total
+        total += n
+
+    await warm.warm(source, blobs, count)
+    return web.json_response({"image": f"{repo}:{reference}" if ":" not in reference else f"{repo}@{reference}",
+                              "blobs": len({b.digest for b in blobs}), "bytes": total})
+
+
+async def pins(request: web.Request) -> web.Response:
+    return web.json_response({"pins": _control(request).pins()})
+
+
+async def pin(request: web.Request) -> web.Response:
+    ctl = _control(request)
+    repo = check_name(request.match_info["repo"])
+    if request.method == "DELETE":
+        return web.json_response(await ctl.unpin(repo))
+    return web.json_response(await ctl.pin(repo))
+
+
+def add_routes(app: web.Application, state: AdminState) -> None:
+    app[ADMIN] = state
+    app.router.add_get("/admin/fills", fills)
+    app.router.add_post("/admin/purge", purge)
+    app.router.add_post("/admin/prefetch", prefetch)
+    app.router.add_get("/admin/pins", pins)
+    app.router.add_route("PUT", "/admin/pins/{repo:.+}", pin)
+    app.router.add_route("DELETE", "/admin/pins/{repo:.+}", pin)

@@ -1,0 +1,154 @@
+"""The S3 origin: the production source of truth, shared by a fleet of nodes.
+
+Objects are laid out as CNCF distribution's s3 driver lays them out under the bucket's
+prefix (`origin/layout.py`), so distribution and ocicache serve each other's pushes.
+Every object is written whole by one PUT (or a completed multipart upload), so readers
+never see a partial object. Blob uploads are written through by `s3uploads.S3Uploads`.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import AsyncIterator
+
+from .. import errors
+from ..errors import OCIError
+from ..reference import Digest
+from . import layout
+from .s3client import S3, Missing, S3Settings
+
+READ_CHUNK = 1024 * 1024
+
+
+class S3Origin:
+    def __init__(self, settings: S3Settings) -> None:
+        self.s3 = S3(settings)
+        prefix = settings.prefix.strip("/")
+        self.root = f"{prefix}/{layout.ROOT}" if prefix else layout.ROOT
+
+    def key(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    async def _link(self, relative: str) -> Digest | None:
+        return layout.parse_link(await self.s3.get_or_none(self.key(relative), f"reading {relative}"))
+
+    async def _write_link(self, relative: str, digest: Digest) -> None:
+        await self.s3.put(self.key(relative), str(digest).encode(), f"writing {relative}")
+
+    # ---- blobs ----
+    async def blob_size(self, repo: str, digest: Digest) -> int:
+        try:
+            return await self.s3.head_size(self.key(layout.blob_data(digest)), f"stat of blob {digest}")
+        except Missing:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in {self.s3.where}",
+                           detail={"digest": str(digest)}) from None
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        return None
+
+    async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                        length: int | None = None) -> AsyncIterator[bytes]:
+        what = f"reading blob {digest} of {repo} from byte {offset}"
+        try:
+            body = await self.s3.call(what, self.s3.open_range, self.key(layout.blob_data(digest)), offset, length)
+        except Missing:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in {self.s3.where}",
+                           detail={"digest": str(digest)}) from None
+        try:
+            while chunk := await self.s3.call(what, body.read, READ_CHUNK):
+                yield chunk
+        except Missing:
+            raise OCIError(errors.UNAVAILABLE, f"blob {digest} vanished from {self.s3.where} while read") from None
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, body.close)
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        await self.s3.call(f"uploading blob {digest}", self.s3.client.upload_file, str(staged),
+                           self.s3.bucket, self.key(layout.blob_data(digest)))
+        Path(staged).unlink(missing_ok=True)
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        await self._write_link(layout.layer_link(repo, digest), digest)
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        for relative in (layout.layer_link(repo, digest), layout.revision_link(repo, digest)):
+            if await self._link(relative) == digest:
+                return True
+        return False
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        relative = layout.layer_link(repo, digest)
+        if await self._link(relative) != digest:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not linked in repository {repo}",
+                           detail={"digest": str(digest), "name": repo})
+        await self.s3.delete(self.key(relative), f"unlinking blob {digest} from {repo}")
+
+    # ---- manifests and tags ----
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        if await self._link(layout.revision_link(repo, digest)) != digest:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        try:
+            return await self.s3.get(self.key(layout.blob_data(digest)), f"reading manifest {digest}")
+        except Missing:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} of {repo} is linked but its blob is "
+                           f"missing from {self.s3.where}; re-push it", detail={"digest": str(digest)}) from None
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        await self.s3.put(self.key(layout.blob_data(digest)), data, f"writing manifest {digest}")
+        await self._write_link(layout.revision_link(repo, digest), digest)
+        if tag is not None:
+            await self._write_link(layout.tag_index_link(repo, tag, digest), digest)
+            await self._write_link(layout.tag_current_link(repo, tag), digest)
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        digest = await self._link(layout.tag_current_link(repo, tag))
+        if digest is None:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
+                           detail={"name": repo, "tag": tag})
+        return digest
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        relative = layout.revision_link(repo, digest)
+        if await self._link(relative) != digest:
+            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        for tag in await self._tags(repo):
+            if await self._link(layout.tag_current_link(repo, tag)) == digest:
+                await self.s3.delete_prefix(self.key(f"{layout.tags_dir(repo)}/{tag}/"), f"deleting tag {tag}")
+        await self.s3.delete(self.key(relative), f"deleting manifest {digest} of {repo}")
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        await self.resolve_tag(repo, tag)
+        await self.s3.delete_prefix(self.key(f"{layout.tags_dir(repo)}/{tag}/"), f"deleting tag {tag} of {repo}")
+
+    async def _tags(self, repo: str) -> list[str]:
+        return sorted(await self.s3.list_dirs(self.key(layout.tags_dir(repo)) + "/", f"listing tags of {repo}"))
+
+    async def list_tags(self, repo: str) -> list[str]:
+        found = await self.s3.list_dirs(self.key(layout.repo(repo)) + "/", f"listing repository {repo}")
+        if "_manifests" not in found:
+            raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to {self.s3.where}",
+                           detail={"name": repo})
+        return await self._tags(repo)
+
+    async def list_repositories(self) -> list[str]:
+        base = self.key("repositories") + "/"
+        keys = await self.s3.list_keys(base, "listing repositories")
+        return sorted({k[len(base):].split("/_manifests/")[0] for k in keys if "/_manifests/" in k})
+
+    # ---- referrers ----
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        await self._write_link(layout.referrer_link(repo, subject, referrer), referrer)
+
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        base = self.key(layout.subject_dir(repo, subject)) + "/sha256/"
+        found = []
+        for hexdigest in sorted(await self.s3.list_dirs(base, f"listing referrers of {subject}")):
+            digest = await self._link(f"{layout.subject_dir(repo, subject)}/sha256/{hexdigest}/link")
+            if digest is not None and await self._link(layout.revision_link(repo, digest)) == digest:
+                found.append(digest)
+        return found
+
+    async def close(self) -> None:
+        await self.s3.close()

@@ -1,0 +1,83 @@
+"""Operator actions on the edge cache (the admin API calls these): purge, pin, prefetch,
+list fills. They act on the store shared by every worker; the tag cache of other worker
+processes keeps a purged tag until its `tag_ttl` runs out.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from .. import errors, warm
+from ..errors import OCIError
+from ..reference import Digest, parse_reference
+from .proxy import ProxyOrigin
+
+
+class OriginSource:
+    """Reads manifests straight from the origin (not through the cache) and records them."""
+
+    def __init__(self, proxy: ProxyOrigin) -> None:
+        self.proxy = proxy
+        self.manifests: list[Digest] = []
+
+    async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
+        ref = parse_reference(reference)
+        digest = ref if isinstance(ref, Digest) else await self.proxy.remote.resolve_tag(repo, ref)
+        data = await self.proxy.remote.get_manifest(repo, digest)
+        self.manifests.append(digest)
+        return json.loads(data).get("mediaType", ""), data
+
+    async def blob(self, repo: str, digest: str, progress: warm.Progress) -> None:
+        raise NotImplementedError("OriginSource only lists content")
+
+
+class CacheControl:
+    def __init__(self, origin: object) -> None:
+        if not isinstance(origin, ProxyOrigin):
+            raise OCIError(errors.UNSUPPORTED, "this node serves a file:// origin from its own files and "
+                           "keeps no cache; purge, pin and prefetch apply to edge nodes (http(s):// origin)")
+        self.proxy = origin
+
+    async def content(self, repo: str, tag: str | None = None, digest: str | None = None) -> list[Digest]:
+        """Digests (manifests and blobs) of one image, or of every tag of `repo`."""
+        if digest:
+            return [Digest.parse(digest)]
+        tags = [tag] if tag else await self.proxy.remote.list_tags(repo)
+        found: list[Digest] = []
+        for name in tags:
+            source = OriginSource(self.proxy)
+            blobs = await warm.plan(source, repo, name)
+            found += source.manifests + [Digest.parse(b.digest) for b in blobs]
+        return list(dict.fromkeys(found))
+
+    async def purge(self, repo: str, tag: str | None = None, digest: str | None = None) -> dict:
+        """Remove an image, a digest or a whole repository's content from the store."""
+        digests = await self.content(repo, tag, digest)
+        for name in ([tag] if tag else [] if digest else await self.proxy.remote.list_tags(repo)):
+            self.proxy.tags.forget((repo, name))
+        freed, removed = 0, []
+        for d in digests:
+            size = await asyncio.to_thread(self.proxy.store.remove, d)
+            if size:
+                freed += size
+                removed.append(str(d))
+        return {"repository": repo, "removed": removed, "bytes_freed": freed,
+                "considered": len(digests)}
+
+    async def pin(self, repo: str) -> dict:
+        digests = await self.content(repo)
+        await asyncio.to_thread(self.proxy.store.pins.pin, repo, [str(d) for d in digests])
+        return {"repository": repo, "pinned_digests": len(digests)}
+
+    async def unpin(self, repo: str) -> dict:
+        if not await asyncio.to_thread(self.proxy.store.pins.unpin, repo):
+            raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not pinned on this node",
+                           detail={"name": repo})
+        return {"repository": repo, "pinned": False}
+
+    def pins(self) -> list[dict]:
+        return self.proxy.store.pins.repositories()
+
+    def fills(self) -> list[dict]:
+        return [{"digest": str(f.digest), "size": f.size, "readable": f.readable, "readers": f.readers,
+                 "error": f.error} for f in self.proxy.fills.snapshot()]

@@ -1,0 +1,220 @@
+"""Blob uploads written through to S3 while the client is still sending.
+
+A session lives in the bucket, so any node of the fleet can continue it (GeoDNS may send
+the next PATCH elsewhere) and a restarted node picks it up:
+
+    _uploads/<id>/state.json    repository, offset, SHA-256 state, multipart id, parts, tail
+    _uploads/<id>/tail-<offset> bytes after the last whole part (fewer than part_bytes)
+    _uploads/<id>/data          the multipart upload's key (or the blob's own key when the
+                                client named the digest up front)
+
+Invariant: offset = bytes in the parts + bytes in the tail; the saved hash state covers
+exactly the parts (the tail is hashed when it becomes a part, or at commit). Parts are
+`part_bytes` long (S3 wants at least 5 MiB but the last); at most `parts_in_flight` are
+uploaded at once, so a session holds at most (parts_in_flight + 1) x part_bytes in memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterable, AsyncIterator
+
+from ..digest import Sha256
+from ..origin import layout
+from ..origin.s3 import S3Origin
+from ..origin.s3client import Missing
+from ..reference import Digest
+from .uploads import UUID_RE, UploadStore
+
+log = logging.getLogger("ocicache.s3uploads")
+
+
+@dataclass
+class S3Session:
+    id: str
+    repo: str
+    state: dict[str, Any]
+    hasher: Sha256
+    tail: bytes | None = None      # the tail's bytes once read (or just written) by this node
+    previous_tail: bytes = b""     # the tail before the last append (restored by a rollback)
+
+    @property
+    def offset(self) -> int:
+        return self.state["offset"]
+
+    def range_header(self) -> str:
+        return f"0-{max(self.offset - 1, 0)}"
+
+
+class S3Uploads(UploadStore):
+    def __init__(self, origin: S3Origin, part_bytes: int = 8 << 20, parts_in_flight: int = 2) -> None:
+        super().__init__()
+        self.origin = origin
+        self.s3 = origin.s3
+        self.part_bytes = part_bytes
+        self.parts_in_flight = parts_in_flight
+
+    def _key(self, upload_id: str, name: str) -> str:
+        return self.origin.key(f"{layout.uploads_dir(upload_id)}/{name}")
+
+    # ---- state ----
+    async def _save(self, session: S3Session) -> None:
+        state = dict(session.state, sha256_state=session.hasher.export_state().hex())
+        await self.s3.put(self._key(session.id, "state.json"), json.dumps(state).encode(),
+                          f"saving upload {session.id}")
+
+    async def create(self, repo: str, digest: Digest | None = None) -> S3Session:
+        upload_id = uuid.uuid4().hex
+        data_key = self.origin.key(layout.blob_data(digest)) if digest else self._key(upload_id, "data")
+        state = {"repo": repo, "started": time.time(), "offset": 0, "data_key": data_key,
+                 "multipart_id": None, "parts": [], "tail_key": None, "tail_size": 0}
+        session = S3Session(upload_id, repo, state, Sha256(), tail=b"")
+        await self._save(session)
+        return session
+
+    @asynccontextmanager
+    async def open(self, repo: str, upload_id: str) -> AsyncIterator[S3Session]:
+        if not UUID_RE.fullmatch(upload_id):
+            raise self.unknown(repo, upload_id)
+        async with self.lock_for(upload_id):
+            raw = await self.s3.get_or_none(self._key(upload_id, "state.json"), f"reading upload {upload_id}")
+            try:
+                state = json.loads(raw) if raw is not None else None
+                hasher = Sha256.from_state(bytes.fromhex(state.pop("sha256_state"))) if state else None
+            except (ValueError, KeyError, TypeError):
+                state = None
+            if state is None or state.get("repo") != repo:
+                raise self.unknown(repo, upload_id)
+            yield S3Session(upload_id, repo, state, hasher)
+
+    async def _tail(self, session: S3Session) -> bytes:
+        if session.tail is None:
+            key = session.state["tail_key"]
+            session.tail = b"" if key is None else await self.s3.get(key, f"reading upload {session.id}'s tail")
+        return session.tail
+
+    # ---- appending ----
+    async def _ensure_multipart(self, session: S3Session) -> str:
+        if session.state["multipart_id"] is None:
+            session.state["multipart_id"] = await self.s3.start_multipart(
+                session.state["data_key"], f"starting the multipart upload of {session.id}")
+        return session.state["multipart_id"]
+
+    async def _upload_part(self, session: S3Session, number: int, data: bytes, gate: asyncio.Semaphore) -> dict:
+        try:
+            etag = await self.s3.upload_part(session.state["data_key"], session.state["multipart_id"], number,
+                                             data, f"uploading part {number} of upload {session.id}")
+            return {"PartNumber": number, "ETag": etag}
+        finally:
+            gate.release()
+
+    async def append(self, session: S3Session, body: AsyncIterable[bytes]) -> int:
+        """Cut the tail plus the body into parts, upload them (a bounded number at once) while
+        the body streams in, and save the new state with what is left as the tail."""
+        session.previous_tail = await self._tail(session)
+        buf = bytearray(session.previous_tail)
+        base_parts = len(session.state["parts"])
+        gate = asyncio.Semaphore(self.parts_in_flight)
+        uploads: list[asyncio.Task] = []
+        appended = 0
+        try:
+            async for piece in body:
+                buf += piece
+                appended += len(piece)
+                while len(buf) >= self.part_bytes:
+                    part = bytes(buf[:self.part_bytes])
+                    del buf[:self.part_bytes]
+                    session.hasher.update(part)
+                    await self._ensure_multipart(session)
+                    await gate.acquire()
+                    number = base_parts + len(uploads) + 1
+                    uploads.append(asyncio.create_task(self._upload_part(session, number, part, gate)))
+        finally:
+            done = await asyncio.gather(*uploads, return_exceptions=True)
+        failed = [d for d in done if isinstance(d, BaseException)]
+        if failed:
+            raise failed[0]
+        session.state["parts"].extend(done)
+        session.state["offset"] += appended
+        await self._replace_tail(session, bytes(buf))
+        return appended
+
+    async def _replace_tail(self, session: S3Session, tail: bytes) -> None:
+        old_key = session.state["tail_key"]
+        new_key = self._key(session.id, f"tail-{session.offset}") if tail else None
+        if new_key:
+            await self.s3.put(new_key, tail, f"saving the tail of upload {session.id}")
+        session.state["tail_key"], session.state["tail_size"], session.tail = new_key, len(tail), tail
+        await self._save(session)
+        if old_key and old_key != new_key:
+            await self.s3.delete(old_key, f"dropping an old tail of upload {session.id}")
+
+    def mark(self, session: S3Session) -> tuple[dict, bytes, bytes | None]:
+        return json.loads(json.dumps(session.state)), session.hasher.export_state(), session.tail
+
+    async def rollback(self, session: S3Session, mark: tuple[dict, bytes, bytes | None]) -> None:
+        """Back to the state before a refused chunk; parts it uploaded are overwritten later."""
+        refused_tail = session.state["tail_key"]
+        session.state, session.hasher = mark[0], Sha256.from_state(mark[1])
+        session.tail = session.previous_tail
+        if session.state["tail_key"]:  # the append replaced (and deleted) it: put it back
+            await self.s3.put(session.state["tail_key"], session.tail, f"restoring upload {session.id}'s tail")
+        await self._save(session)
+        if refused_tail and refused_tail != session.state["tail_key"]:
+            await self.s3.delete(refused_tail, f"dropping a refused chunk of upload {session.id}")
+
+    # ---- finishing ----
+    async def commit(self, session: S3Session, digest: Digest) -> None:
+        tail = await self._tail(session)
+        whole = session.hasher.copy()
+        whole.update(tail)
+        actual = Digest.from_hex(whole.hexdigest())
+        if actual != digest:
+            await self.discard(session)
+            raise self.digest_mismatch(session.repo, actual, digest)
+        target = self.origin.key(layout.blob_data(digest))
+        data_key, multipart = session.state["data_key"], session.state["multipart_id"]
+        if multipart is None:  # small: one PutObject straight to the blob's key
+            await self.s3.put(target, tail, f"writing blob {digest}")
+        else:
+            parts = list(session.state["parts"])
+            if tail:
+                parts.append({"PartNumber": len(parts) + 1, "ETag": await self.s3.upload_part(
+                    data_key, multipart, len(parts) + 1, tail, f"uploading the last part of {session.id}")})
+            await self.s3.complete_multipart(data_key, multipart, parts, f"completing blob {digest}")
+            if data_key != target:
+                await self.s3.copy(data_key, target, f"moving upload {session.id} to blob {digest}")
+        session.state["multipart_id"] = None  # completed: nothing to abort
+        await self.discard(session)
+
+    async def discard(self, session: S3Session) -> None:
+        multipart = session.state.get("multipart_id")
+        if multipart:
+            await self.s3.abort_multipart(session.state["data_key"], multipart, f"aborting upload {session.id}")
+        await self.s3.delete_prefix(self._key(session.id, ""), f"deleting upload {session.id}")
+
+    async def expire(self, older_than: float) -> int:
+        """Abort and delete sessions started more than `older_than` seconds ago; returns count."""
+        prefix = self.origin.key("_uploads/")
+        expired = 0
+        for key in await self.s3.list_keys(prefix, "listing upload sessions"):
+            if not key.endswith("/state.json"):
+                continue
+            try:
+                state = json.loads(await self.s3.get(key, "reading an upload session"))
+            except (Missing, ValueError):
+                continue
+            if time.time() - float(state.get("started", 0)) < older_than:
+                continue
+            upload_id = key[len(prefix):].split("/")[0]
+            state.pop("sha256_state", None)
+            await self.discard(S3Session(upload_id, state.get("repo", ""), state, Sha256()))
+            log.info("expired upload %s of %s (started %s)", upload_id, state.get("repo"), state.get("started"))
+            expired += 1
+        return expired

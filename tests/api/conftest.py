@@ -1,0 +1,17 @@
+"""Every API test runs against each origin that stores content: the local directory (the
+embedded default) and S3 (moto in server mode), the latter behind the edge cache and with
+write-through uploads."""
+from __future__ import annotations
+
+import pytest
+
+from ocicache import config
+
+from ..conftest import s3_overrides
+
+
+@pytest.fixture(params=["fs", "s3"])
+def cfg(request, tmp_path):
+    if request.param == "fs":
+        return config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")}})
+    return config.load(env={}, overrides=s3_overrides(request.getfixturevalue("moto"), tmp_path / "data"))

@@ -1,0 +1,59 @@
+"""The in-memory manifest cache: by-digest entries bounded by bytes and TTL, short-lived tags."""
+from __future__ import annotations
+
+from ocicache.reference import Digest
+from ocicache.store.manifests import ManifestCache
+
+A = Digest.from_hex("aa" * 32)
+B = Digest.from_hex("bb" * 32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_manifest_by_digest_is_per_repository_and_expires():
+    clock = Clock()
+    cache = ManifestCache(digest_ttl=10, clock=clock)
+    cache.put("r", A, "manifest A", 100)
+    assert cache.get("r", A) == "manifest A"
+    assert cache.get("other", A) is None  # linked in `r` says nothing of `other`
+    clock.now = 10.5
+    assert cache.get("r", A) is None
+
+
+def test_bounded_by_bytes_least_recently_used_first():
+    cache = ManifestCache(max_bytes=250)
+    cache.put("r", A, "a", 100)
+    cache.put("r", B, "b", 100)
+    cache.get("r", A)
+    cache.put("s", A, "c", 100)  # 300 > 250: evicts (r, B), the least recently used
+    assert cache.get("r", A) == "a" and cache.get("s", A) == "c" and cache.get("r", B) is None
+    cache.put("r", B, "too big", 251)
+    assert cache.get("r", B) is None
+
+
+def test_tags_expire_and_are_forgotten():
+    clock = Clock()
+    cache = ManifestCache(tag_ttl=1, clock=clock)
+    cache.set_tag("r", "v1", A)
+    assert cache.tag("r", "v1") == A and cache.tag("r", "v2") is None
+    clock.now = 1.5
+    assert cache.tag("r", "v1") is None
+    cache.set_tag("r", "v1", B)
+    cache.forget_tag("r", "v1")
+    assert cache.tag("r", "v1") is None
+
+
+def test_forgetting_a_manifest_forgets_the_repositorys_tags():
+    cache = ManifestCache()
+    cache.put("r", A, "a", 10)
+    cache.set_tag("r", "v1", A)
+    cache.set_tag("s", "v1", A)
+    cache.forget("r", A)
+    assert cache.get("r", A) is None and cache.tag("r", "v1") is None
+    assert cache.tag("s", "v1") == A
