@@ -65,6 +65,7 @@ async def common_headers(request: web.Request, resp: web.StreamResponse) -> None
     """
     headers = resp.headers
     headers.setdefault(*API_VERSION_HEADER)
+    headers["Server"] = "ocicache"  # not aiohttp's and Python's versions
     for name, value in SECURITY_HEADERS:
         headers.setdefault(name, value)
     if resp.status in NO_STORE_STATUS or "/blobs/uploads" in request.path or request.path == "/token":

@@ -36,6 +36,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+class Authed:
+    """A test client that sends `headers` with every request (for the API helpers)."""
+
+    def __init__(self, client, headers: dict[str, str]) -> None:
+        self.client, self.headers = client, headers
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+        return lambda *a, headers=None, **k: method(*a, headers={**(headers or {}), **self.headers}, **k)
+
+
 @pytest.fixture(scope="session")
 def auth_files(tmp_path_factory):
     base = tmp_path_factory.mktemp("authfiles")

@@ -9,7 +9,7 @@ import pytest
 from ocicache.http import routes
 
 from ..api.helpers import MISSING, error_code, push_image, sha
-from .conftest import ACL, basic, bearer
+from .conftest import ACL, Authed, basic, bearer
 
 DIGEST = "sha256:" + "a" * 64
 # (method, path, action) for every route of the API, on repository team/app
@@ -140,12 +140,7 @@ async def test_login_flow_challenge_token_retry_push_and_pull(aclient):
     assert resp.status == 401 and scope == "repository:team/app:pull,push"
     token = await token_for(aclient, scope, "alice")
 
-    class Authed:  # the API helpers against a client that sends the token
-        def __getattr__(self, name):
-            method = getattr(aclient, name)
-            return lambda *a, headers=None, **k: method(*a, headers={**(headers or {}), **bearer(token)}, **k)
-
-    image = await push_image(Authed(), "team/app", "v1")
+    image = await push_image(Authed(aclient, bearer(token)), "team/app", "v1")
     resp = await aclient.get(f"/v2/team/app/manifests/{image.digest}", headers=bearer(token))
     assert resp.status == 200 and sha(await resp.read()) == image.digest
     resp = await aclient.get(f"/v2/team/app/blobs/{image.layer}", headers=bearer(token))
@@ -218,11 +213,7 @@ async def test_oauth2_password_grant(aclient):
 async def test_catalog_lists_only_what_the_caller_may_pull(aclient):
     admin = basic("admin")
     for repo in ("team/app", "team/secret", "public/lib", "private/x"):
-        class Authed:
-            def __getattr__(self, name, _m=None):
-                method = getattr(aclient, name)
-                return lambda *a, headers=None, **k: method(*a, headers={**(headers or {}), **admin}, **k)
-        await push_image(Authed(), repo, "v1")
+        await push_image(Authed(aclient, admin), repo, "v1")
 
     async def catalog(headers):
         resp = await aclient.get("/v2/_catalog", headers=headers)
@@ -242,12 +233,7 @@ async def test_catalog_lists_only_what_the_caller_may_pull(aclient):
 
 async def test_mount_from_a_repository_the_caller_may_not_pull_falls_back_to_upload(aclient):
     admin = basic("admin")
-
-    class Authed:
-        def __getattr__(self, name):
-            method = getattr(aclient, name)
-            return lambda *a, headers=None, **k: method(*a, headers={**(headers or {}), **admin}, **k)
-    image = await push_image(Authed(), "private/x", "v1")
+    image = await push_image(Authed(aclient, admin), "private/x", "v1")
     resp = await aclient.post("/v2/team/app/blobs/uploads/", params={"mount": image.layer, "from": "private/x"},
                               headers=basic("alice"))
     assert resp.status == 202  # a new session, not the private blob

@@ -16,6 +16,7 @@ SECURITY = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
 def assert_secure(resp):
     for name, value in SECURITY.items():
         assert resp.headers.get(name) == value, (resp.url, name, resp.headers.get(name))
+    assert resp.headers["Server"] == "ocicache"
 
 
 @pytest.mark.parametrize("method,path", [("GET", "/v2/"), ("GET", "/v2/_catalog"), ("GET", "/nothing"),

@@ -1,0 +1,40 @@
+"""A fleet sharing one bucket on a real S3 endpoint (moto in server mode)."""
+from __future__ import annotations
+
+import pytest
+
+from ..nodeproc import NodeProcess
+
+FLEET_ENV = {"OCICACHE_CACHE_TAG_TTL": "1", "OCICACHE_S3_PART_BYTES": str(5 * 1024 * 1024)}
+
+
+@pytest.fixture
+def bucket(moto):
+    return moto.new_bucket()
+
+
+@pytest.fixture
+def fleet(tmp_path, moto, bucket):
+    """fleet(n) -> n started nodes whose origin is s3://<bucket>/fleet."""
+    started: list[NodeProcess] = []
+
+    def make(count: int = 2) -> list[NodeProcess]:
+        nodes = [NodeProcess(tmp_path / f"node{len(started) + i}", "--origin", f"s3://{bucket}/fleet",
+                             env={**moto.env, **FLEET_ENV}) for i in range(count)]
+        for node in nodes:
+            node.start()
+            started.append(node)
+        return nodes
+
+    yield make
+    for node in started:
+        node.stop()
+
+
+def bucket_keys(moto, bucket: str) -> list[str]:
+    pages = moto.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def pending_multipart(moto, bucket: str) -> list[str]:
+    return [u["Key"] for u in moto.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]

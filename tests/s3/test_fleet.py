@@ -1,0 +1,124 @@
+"""Nodes sharing one S3 bucket: a push through any node is in the bucket before it is
+acknowledged; a pull through any other node finds it; uploads continue across nodes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..ocisync import request, sha
+from .conftest import bucket_keys, pending_multipart
+
+HARNESS = Path(__file__).resolve().parents[3] / "shared" / "harness" / "clients"
+MiB = 1024 * 1024
+
+
+def skopeo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
+
+
+def raw_digest(ref: str) -> str:
+    out = skopeo("inspect", "--raw", "--tls-verify=false", ref)
+    assert out.returncode == 0, out.stderr
+    return "sha256:" + hashlib.sha256(out.stdout.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """OCI layouts from the shared harness: a ~6 MB one-layer image and a ~12 MB two-layer one."""
+    out = tmp_path_factory.mktemp("images")
+    subprocess.run(["python3", str(HARNESS / "make_images.py"), "--out", str(out), "--small-mb", "6",
+                    "--multi-mb", "12", "--multi-layers", "2"], check=True, capture_output=True)
+    return out, dict(line.split() for line in (out / "digests.txt").read_text().splitlines())
+
+
+def test_push_through_a_pull_through_b(fleet, images, moto, bucket):
+    a, b = fleet(2)
+    layouts, want = images
+    pushed = skopeo("copy", "--dest-tls-verify=false", f"oci:{layouts}/multilayer:latest",
+                    f"docker://{a.hostport}/team/app:v1")
+    assert pushed.returncode == 0, pushed.stderr
+    assert any(k.endswith("/_manifests/tags/v1/current/link") for k in bucket_keys(moto, bucket))
+    digest = want["multilayer"]
+    back = skopeo("copy", "--src-tls-verify=false", f"docker://{b.hostport}/team/app@{digest}",
+                  f"oci:{layouts}/back:latest")
+    assert back.returncode == 0, back.stderr
+    assert raw_digest(f"docker://{b.hostport}/team/app:v1") == digest
+    # the tag moves through A; B sees it within its tag TTL (1 s)
+    moved = skopeo("copy", "--dest-tls-verify=false", f"oci:{layouts}/small:latest",
+                   f"docker://{a.hostport}/team/app:v1")
+    assert moved.returncode == 0, moved.stderr
+    import time
+    time.sleep(1.2)
+    assert raw_digest(f"docker://{b.hostport}/team/app:v1") == want["small"]
+    assert pending_multipart(moto, bucket) == []
+
+
+def chunked_upload(nodes, repo: str, data: bytes, chunk: int) -> tuple[int, bytes]:
+    """POST on nodes[0], PATCHes round-robin over the nodes, PUT on the next one."""
+    status, headers, _ = request(nodes[0].url, "POST", f"/v2/{repo}/blobs/uploads/")
+    assert status == 202
+    location = headers["Location"]
+    for i, start in enumerate(range(0, len(data), chunk)):
+        node = nodes[(i + 1) % len(nodes)]
+        piece = data[start:start + chunk]
+        status, headers, body = request(node.url, "PATCH", location, piece,
+                                        {"Content-Range": f"{start}-{start + len(piece) - 1}"})
+        assert status == 202, body
+        assert headers["Range"] == f"0-{start + len(piece) - 1}"
+    status, _, body = request(nodes[0].url, "PUT", f"{location}?digest={sha(data)}")
+    return status, body
+
+
+def test_chunked_upload_alternating_between_nodes(fleet, moto, bucket):
+    nodes = fleet(3)
+    data = os.urandom(13 * MiB + 77)
+    status, body = chunked_upload(nodes, "team/alt", data, 3 * MiB)
+    assert status == 201, body
+    for node in nodes:
+        assert request(node.url, "GET", f"/v2/team/alt/blobs/{sha(data)}")[2] == data
+    assert pending_multipart(moto, bucket) == []
+    assert not [k for k in bucket_keys(moto, bucket) if "/_uploads/" in k]
+
+
+def test_node_killed_mid_upload_resumes_after_restart(fleet):
+    (a,) = fleet(1)
+    data = os.urandom(12 * MiB)
+    status, headers, _ = request(a.url, "POST", "/v2/team/kill/blobs/uploads/")
+    location = headers["Location"]
+    half = 7 * MiB
+    status, headers, _ = request(a.url, "PATCH", location, data[:half], {"Content-Range": f"0-{half - 1}"})
+    assert status == 202
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    a.start()
+    status, headers, _ = request(a.url, "GET", location)
+    assert status == 204 and headers["Range"] == f"0-{half - 1}"
+    status, _, _ = request(a.url, "PATCH", location, data[half:], {"Content-Range": f"{half}-{len(data) - 1}"})
+    assert status == 202
+    status, _, body = request(a.url, "PUT", f"{location}?digest={sha(data)}")
+    assert status == 201, body
+    assert request(a.url, "GET", f"/v2/team/kill/blobs/{sha(data)}")[2] == data
+
+
+def test_digest_mismatch_leaves_no_object_and_no_multipart(fleet, moto, bucket):
+    a, b = fleet(2)
+    data = os.urandom(11 * MiB)
+    status, headers, _ = request(a.url, "POST", "/v2/team/bad/blobs/uploads/")
+    location = headers["Location"]
+    assert request(b.url, "PATCH", location, data, {"Content-Range": f"0-{len(data) - 1}"})[0] == 202
+    assert pending_multipart(moto, bucket) != []          # parts went out while the client sent
+    wrong = sha(b"something else")
+    status, _, body = request(a.url, "PUT", f"{location}?digest={wrong}")
+    assert status == 400 and b"DIGEST_INVALID" in body
+    assert pending_multipart(moto, bucket) == []
+    keys = bucket_keys(moto, bucket)
+    assert not [k for k in keys if "/blobs/" in k or "/_uploads/" in k], keys
+    # monolithic push with a wrong digest: same
+    status, _, _ = request(a.url, "POST", f"/v2/team/bad/blobs/uploads/?digest={wrong}", data)
+    assert status == 400
+    assert pending_multipart(moto, bucket) == [] and not [k for k in bucket_keys(moto, bucket) if "/blobs/" in k]
