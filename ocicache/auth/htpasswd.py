@@ -93,20 +93,22 @@ class Htpasswd:
             self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
         return self._dummy
 
+    def _check(self, hashed: bytes | None, password: str) -> bool:
+        """bcrypt, off the event loop; an unknown user is checked against a dummy hash of the same cost."""
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy_hash())
+        except ValueError:  # over 72 bytes, or a malformed hash in the file: a failed check
+            ok = False
+        return ok and hashed is not None
+
     async def verify(self, user: str, password: str) -> bool:
         self._reload_if_changed()
-        mac = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+        mac = hmac.new(self._key, f"{user}\0{password}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         now = time.monotonic()
         if self._remembered.get(mac, 0.0) > now:
             return True
         hashed = self.users.get(user)
-        candidate = hashed if hashed is not None else self._dummy_hash()
-        loop = asyncio.get_running_loop()
-        try:
-            ok = await loop.run_in_executor(None, bcrypt.checkpw, password.encode(), candidate)
-        except ValueError:  # a malformed hash can only come from the file; treat as a failed check
-            ok = False
-        ok = ok and hashed is not None
+        ok = await asyncio.get_running_loop().run_in_executor(None, self._check, hashed, password)
         if ok:
             if len(self._remembered) >= REMEMBER_MAX:
                 self._remembered = {k: t for k, t in self._remembered.items() if t > now}
