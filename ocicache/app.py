@@ -46,7 +46,10 @@ def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
     """Uploads staged on this node, or written through to S3 as they arrive (S3 origin)."""
     remote = origin.remote if isinstance(origin, ProxyOrigin) else origin
     if isinstance(remote, S3Origin):
-        return S3Uploads(remote, cfg.s3.part_bytes, cfg.s3.parts_in_flight)
+        store = origin.store if isinstance(origin, ProxyOrigin) else None
+        return S3Uploads(remote, cfg.s3.part_bytes, cfg.s3.parts_in_flight,
+                         spool_dir=store.dir / "partial" if store else None,
+                         keep=store.keep if store else None)
     return Uploads(cfg.data_path / "uploads", cfg.limits.upload_chunk_bytes, origin)
 
 
@@ -80,7 +83,8 @@ def make_app(cfg: Config) -> web.Application:
     app.cleanup_ctx.append(registry_ctx)
 
     async def upload_expiry_ctx(app: web.Application):
-        sweeper = asyncio.create_task(sweep_forever(cfg.data_path / "uploads", cfg.limits.upload_idle_timeout))
+        uploads = app[REGISTRY].uploads  # registry_ctx, registered first, has built it
+        sweeper = asyncio.create_task(sweep_forever(uploads, cfg.limits.upload_idle_timeout))
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

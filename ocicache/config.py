@@ -55,8 +55,6 @@ class S3Config:
     """Multipart part size for write-through uploads (S3 needs at least 5 MiB)."""
     parts_in_flight: int = 2
     """Parts of one upload sent at once; memory per upload is about (this + 1) x part_bytes."""
-    upload_expiry: float = 24 * 3600.0
-    """Upload sessions older than this many seconds are aborted and deleted."""
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,9 @@ def markdown(doc: dict) -> str:
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory GiB']} GiB, Linux {m['kernel']}, "
              f"Python {m['python']}; {'; '.join(m['versions'].values())}.",
              f"Machine limits: SHA-256 {m['sha256 MB/s']:,.0f} MB/s (hashlib, one core); "
-             f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection).", "",
+             f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection). "
+             f"1-minute load average {m.get('load average at start', '?')} at the start, "
+             f"{m.get('load average at end', '?')} at the end (other work on the machine shows here).", "",
              "### Targets (ratio of medians; per-repetition ratios in brackets)", "",
              "| target | ocicache | baseline | ratio | goal | met |", "|---|---|---|---|---|---|"]
     for label, workload, metric, ours, bases, goal, higher in TARGETS:

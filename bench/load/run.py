@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     reps_done = 0
     try:
         info = machine()
+        info["load average at start"] = round(os.getloadavg()[0], 2)
         log(f"limits: SHA-256 and loopback copy on {info['cpu']}")
         info["sha256 MB/s"] = sha256_mbps()
         info["loopback copy MB/s"] = loopback_copy_mbps()
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    info["load average at end"] = round(os.getloadavg()[0], 2)
     info.update({"repetitions": reps_done, "wrk seconds": args.duration, "big blob MiB": args.big_mib,
                  "date": time.strftime("%Y-%m-%d %H:%M"), "run seconds": round(time.monotonic() - started)})
     doc = {"machine": info, "results": bench.results}

@@ -13,6 +13,7 @@ import time
 
 from aiohttp import web
 
+from ..auth.guard import principal_of
 from .. import metrics, observe
 
 log = logging.getLogger("ocicache.access")
@@ -82,7 +83,9 @@ def _record(request: web.Request, resp: web.StreamResponse | None, status: int, 
         metrics.SERVED_BYTES.labels({"hit": "cache", None: "local"}.get(cache, "origin")).inc(sent)
     if not request.app.get(ACCESS_LOG_ON, True):
         return
-    fields = {"client": request.remote, "identity": request.get(IDENTITY_KEY) or facts.get("identity"),
+    principal = principal_of(request)
+    identity = request.get(IDENTITY_KEY) or facts.get("identity") or (principal.user if principal else None)
+    fields = {"client": request.remote, "identity": identity,
               "method": request.method, "route": route, "repo": repo,
               "digest": ref if ref and ":" in ref else None,
               "tag": ref if ref and route == "manifest" and ":" not in ref else None, "status": status,

@@ -42,11 +42,15 @@ def expire_uploads(root: Path, max_idle: float, now: float | None = None) -> int
     return removed
 
 
-async def sweep_forever(root: Path, max_idle: float) -> None:
-    """Run `expire_uploads` every few minutes (every max_idle/4 when that is shorter)."""
-    loop = asyncio.get_running_loop()
+async def sweep_forever(uploads, max_idle: float) -> None:
+    """Expire idle sessions of an upload store (`await uploads.expire(max_idle)`) every few
+    minutes (every max_idle/4 when that is shorter). A failing sweep is logged and retried."""
     while True:
         await asyncio.sleep(min(300.0, max_idle / 4))
-        removed = await loop.run_in_executor(None, expire_uploads, root, max_idle)
+        try:
+            removed = await uploads.expire(max_idle)
+        except Exception:
+            log.exception("expiring idle upload sessions failed; retrying at the next sweep")
+            continue
         if removed:
             log.info("expired %d upload sessions idle for over %g s", removed, max_idle)

@@ -16,14 +16,19 @@ uploaded at once, so a session holds at most (parts_in_flight + 1) x part_bytes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any, AsyncIterable, AsyncIterator, Callable
+
+from cachetools import LRUCache
 
 from ..digest import Sha256
 from ..origin import layout
@@ -53,19 +58,28 @@ class S3Session:
 
 
 class S3Uploads(UploadStore):
-    def __init__(self, origin: S3Origin, part_bytes: int = 8 << 20, parts_in_flight: int = 2) -> None:
+    """`keep(digest, path, size)`, when given, receives a local copy of a blob whose every
+    byte went through this node (the pushing node keeps what it pushed in its cache); the
+    copy is spooled to `spool_dir` while the upload runs and dropped if another node took
+    part in the upload."""
+
+    def __init__(self, origin: S3Origin, part_bytes: int = 8 << 20, parts_in_flight: int = 2,
+                 spool_dir: Path | None = None, keep: Callable[[Digest, Path, int], None] | None = None) -> None:
         super().__init__()
         self.origin = origin
         self.s3 = origin.s3
         self.part_bytes = part_bytes
         self.parts_in_flight = parts_in_flight
+        self.spool_dir = spool_dir if keep is not None else None
+        self.keep = keep
+        self._created_here: LRUCache[str, bool] = LRUCache(10_000)  # sessions this node may spool
 
     def _key(self, upload_id: str, name: str) -> str:
         return self.origin.key(f"{layout.uploads_dir(upload_id)}/{name}")
 
     # ---- state ----
     async def _save(self, session: S3Session) -> None:
-        state = dict(session.state, sha256_state=session.hasher.export_state().hex())
+        state = dict(session.state, sha256_state=session.hasher.export_state().hex(), saved=time.time())
         await self.s3.put(self._key(session.id, "state.json"), json.dumps(state).encode(),
                           f"saving upload {session.id}")
 
@@ -76,6 +90,7 @@ class S3Uploads(UploadStore):
                  "multipart_id": None, "parts": [], "tail_key": None, "tail_size": 0}
         session = S3Session(upload_id, repo, state, Sha256(), tail=b"")
         await self._save(session)
+        self._created_here[upload_id] = True
         return session
 
     @asynccontextmanager
@@ -114,10 +129,33 @@ class S3Uploads(UploadStore):
         finally:
             gate.release()
 
+    def _spool(self, session: S3Session) -> int | None:
+        """A local copy to append to, if it holds exactly the session's bytes so far."""
+        if self.spool_dir is None or session.id not in self._created_here:
+            return None
+        path = self.spool_dir / f"upload-{session.id}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        if os.fstat(fd).st_size != session.offset:  # another node took part: no whole copy here
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            return None
+        return fd
+
     async def append(self, session: S3Session, body: AsyncIterable[bytes]) -> int:
         """Cut the tail plus the body into parts, upload them (a bounded number at once) while
         the body streams in, and save the new state with what is left as the tail."""
         session.previous_tail = await self._tail(session)
+        spool = self._spool(session)
+        try:
+            return await self._append(session, body, spool)
+        finally:
+            if spool is not None:
+                os.close(spool)
+
+    async def _append(self, session: S3Session, body: AsyncIterable[bytes], spool: int | None) -> int:
         buf = bytearray(session.previous_tail)
         base_parts = len(session.state["parts"])
         gate = asyncio.Semaphore(self.parts_in_flight)
@@ -125,6 +163,8 @@ class S3Uploads(UploadStore):
         appended = 0
         try:
             async for piece in body:
+                if spool is not None:
+                    os.pwrite(spool, piece, session.offset + appended)
                 buf += piece
                 appended += len(piece)
                 while len(buf) >= self.part_bytes:
@@ -191,16 +231,36 @@ class S3Uploads(UploadStore):
             if data_key != target:
                 await self.s3.copy(data_key, target, f"moving upload {session.id} to blob {digest}")
         session.state["multipart_id"] = None  # completed: nothing to abort
+        await self._keep_local_copy(session, digest)
         await self.discard(session)
+
+    async def _keep_local_copy(self, session: S3Session, digest: Digest) -> None:
+        if self.spool_dir is None:
+            return
+        path = self.spool_dir / f"upload-{session.id}"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == session.offset:
+            await asyncio.to_thread(self.keep, digest, path, size)
 
     async def discard(self, session: S3Session) -> None:
         multipart = session.state.get("multipart_id")
         if multipart:
             await self.s3.abort_multipart(session.state["data_key"], multipart, f"aborting upload {session.id}")
         await self.s3.delete_prefix(self._key(session.id, ""), f"deleting upload {session.id}")
+        if self.spool_dir is not None:
+            (self.spool_dir / f"upload-{session.id}").unlink(missing_ok=True)
 
     async def expire(self, older_than: float) -> int:
-        """Abort and delete sessions started more than `older_than` seconds ago; returns count."""
+        """Abort and delete sessions idle for more than `older_than` seconds, and local copies
+        of uploads that another node finished; returns how many sessions were expired."""
+        if self.spool_dir is not None:
+            for spool in self.spool_dir.glob("upload-*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - spool.stat().st_mtime > older_than:
+                        spool.unlink()
         prefix = self.origin.key("_uploads/")
         expired = 0
         for key in await self.s3.list_keys(prefix, "listing upload sessions"):
@@ -210,7 +270,7 @@ class S3Uploads(UploadStore):
                 state = json.loads(await self.s3.get(key, "reading an upload session"))
             except (Missing, ValueError):
                 continue
-            if time.time() - float(state.get("started", 0)) < older_than:
+            if time.time() - float(state.get("saved", state.get("started", 0))) < older_than:
                 continue
             upload_id = key[len(prefix):].split("/")[0]
             state.pop("sha256_state", None)

@@ -154,6 +154,12 @@ class Uploads(UploadStore):
     async def discard(self, session: UploadSession) -> None:
         shutil.rmtree(session.dir, ignore_errors=True)
 
+    async def expire(self, max_idle: float) -> int:
+        """Remove sessions idle for more than `max_idle` seconds; returns how many."""
+        from .expiry import expire_uploads
+
+        return await asyncio.to_thread(expire_uploads, self.root, max_idle)
+
     async def commit(self, session: UploadSession, digest: Digest) -> None:
         actual = Digest.from_hex(session.hasher.hexdigest())
         if actual != digest:

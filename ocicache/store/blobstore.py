@@ -90,6 +90,13 @@ class BlobStore:
         self.index.add(str(digest), size)
         self.evict_if_needed()
 
+    def keep(self, digest: Digest, path: Path, size: int) -> None:
+        """Take a verified local copy (e.g. of a blob this node pushed), if admission agrees."""
+        if self.blob_path(digest).exists() or not self.admit(digest, size):
+            path.unlink(missing_ok=True)
+            return
+        self.commit(digest, path, size)
+
     def put_bytes(self, digest: Digest, data: bytes) -> None:
         """Keep small verified content (a manifest) under its digest."""
         target = self.blob_path(digest)

@@ -122,3 +122,42 @@ def test_digest_mismatch_leaves_no_object_and_no_multipart(fleet, moto, bucket):
     status, _, _ = request(a.url, "POST", f"/v2/team/bad/blobs/uploads/?digest={wrong}", data)
     assert status == 400
     assert pending_multipart(moto, bucket) == [] and not [k for k in bucket_keys(moto, bucket) if "/blobs/" in k]
+
+
+def test_pushing_node_keeps_what_it_pushed(fleet):
+    a, b = fleet(2)
+    whole = os.urandom(9 * MiB)
+    status, _, body = request(a.url, "POST", f"/v2/team/keep/blobs/uploads/?digest={sha(whole)}", whole)
+    assert status == 201, body
+    cached = a.data_dir / "cache" / "blobs" / "sha256" / sha(whole)[7:9] / sha(whole)[7:]
+    assert cached.read_bytes() == whole
+    # an upload split across nodes leaves no whole copy on either: nothing is kept locally
+    split = os.urandom(7 * MiB)
+    status, _ = chunked_upload([a, b], "team/keep", split, 4 * MiB)
+    assert status == 201
+    for node in (a, b):
+        assert not (node.data_dir / "cache" / "blobs" / "sha256" / sha(split)[7:9] / sha(split)[7:]).exists()
+        assert not list((node.data_dir / "cache" / "partial").glob("upload-*"))
+
+
+def test_abandoned_upload_expires_and_its_multipart_is_aborted(tmp_path, moto, bucket):
+    from ..nodeproc import NodeProcess
+
+    node = NodeProcess(tmp_path / "idle", "--origin", f"s3://{bucket}/fleet",
+                       env={**moto.env, "OCICACHE_S3_PART_BYTES": str(5 * MiB),
+                            "OCICACHE_LIMITS_UPLOAD_IDLE_TIMEOUT": "2"})
+    node.start()
+    try:
+        status, headers, _ = request(node.url, "POST", "/v2/team/idle/blobs/uploads/")
+        location = headers["Location"]
+        assert request(node.url, "PATCH", location, os.urandom(6 * MiB), {"Content-Range": f"0-{6 * MiB - 1}"})[0] == 202
+        assert pending_multipart(moto, bucket) != []
+        import time
+        deadline = time.monotonic() + 15
+        while pending_multipart(moto, bucket) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert pending_multipart(moto, bucket) == []
+        assert not [k for k in bucket_keys(moto, bucket) if "/_uploads/" in k]
+        assert request(node.url, "GET", location)[0] == 404
+    finally:
+        node.stop()
