@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 
 from aiohttp import web
 
@@ -14,10 +16,12 @@ from .http.middleware import common_headers, oci_errors
 from .http.ops import install as install_ops
 from .http.routes import add_routes
 from .http.state import CONFIG, REGISTRY
+from .http.upstreams import UPSTREAMS
 from .origin import Origin, open_origin
 from .registry import Registry
 from .registry.expiry import sweep_forever
 from .registry.proxy import ProxyOrigin
+from .registry.upstreams import open_upstreams
 from .origin.s3 import S3Origin
 from .registry.s3uploads import S3Uploads
 from .registry.uploads import Uploads, UploadStore
@@ -25,6 +29,7 @@ from .store import BlobStore
 from .store.tags import TagCache
 
 FLUSH_INTERVAL_S = 1.0
+log = logging.getLogger("ocicache.store")
 
 
 def open_store(cfg: Config) -> BlobStore:
@@ -35,7 +40,7 @@ def open_store(cfg: Config) -> BlobStore:
 
 def build_origin(cfg: Config) -> Origin:
     """The configured origin; a remote one is seen through the local store (the edge cache)."""
-    origin = open_origin(cfg.origin_url, cfg.s3)
+    origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout)
     if cfg.origin_is_local:
         return origin
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
@@ -56,8 +61,11 @@ def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
 async def _flush_store(store: BlobStore) -> None:
     while True:
         await asyncio.sleep(FLUSH_INTERVAL_S)
-        store.flush()
-        metrics.STORE_BYTES.set(store.index.total_bytes())
+        try:
+            store.flush()
+            metrics.STORE_BYTES.set(store.index.total_bytes())
+        except (sqlite3.Error, OSError) as exc:  # e.g. the cache disk is full: try again next time
+            log.warning("cache index %s: flushing counters failed: %s", store.index.path, exc)
 
 
 def make_app(cfg: Config) -> web.Application:
@@ -72,12 +80,18 @@ def make_app(cfg: Config) -> web.Application:
         origin = build_origin(cfg)
         uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes)
-        flusher = asyncio.create_task(_flush_store(origin.store)) if isinstance(origin, ProxyOrigin) else None
+        mirrors = open_upstreams(cfg, origin, uploads, open_store)  # docs/MIRRORS.md
+        if mirrors is not None:
+            app[UPSTREAMS] = mirrors
+        store = origin.store if isinstance(origin, ProxyOrigin) else mirrors.store if mirrors else None
+        flusher = asyncio.create_task(_flush_store(store)) if store is not None else None
         yield
         if flusher is not None:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+        if mirrors is not None:
+            await mirrors.close()
         await origin.close()
 
     app.cleanup_ctx.append(registry_ctx)

@@ -13,6 +13,7 @@ from . import config as config_mod
 from . import ops_commands, service
 from .auth import commands as auth_commands
 from .config import Config, ConfigError
+from .upstreamconfig import parse_flag as parse_upstream_flag
 
 log = logging.getLogger("ocicache")
 
@@ -22,6 +23,9 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--origin", help="origin URL: file:///path (default file://<data-dir>/origin) "
                    "or http(s)://host[:port] (another registry, read through the cache)")
     p.add_argument("--cache-max-bytes", type=int, help="bytes the local blob store may hold")
+    p.add_argument("--upstream", action="append", metavar="NAME=URL",
+                   help="mirror an upstream registry read-only, e.g. docker.io=https://registry-1.docker.io "
+                   "(repeatable; the first is the default of a node without --origin; docs/MIRRORS.md)")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default [log] level, INFO)")
 
@@ -56,6 +60,11 @@ def _load(args: argparse.Namespace) -> Config:
         overrides["storage"]["origin"] = args.origin
     if args.cache_max_bytes is not None:
         overrides["cache"]["max_bytes"] = args.cache_max_bytes
+    if getattr(args, "upstream", None):
+        try:
+            overrides["upstreams"] = {"registries": parse_upstream_flag(args.upstream)}
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if getattr(args, "log_level", None):
         overrides["log"] = {"level": args.log_level}
     return config_mod.load(args.config, overrides=overrides)
@@ -118,6 +127,9 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
              "on" if cfg.auth.enabled else "off", cfg.origin_url, cfg.data_path,
              digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
              "on" if cfg.server.sendfile else "off")
+    if cfg.upstreams.registries:
+        log.info("mirroring %s%s", ", ".join(f"{n}={u}" for n, u in cfg.upstreams.registries.items()),
+                 "; pure mirror: requests naming no upstream go to the first" if cfg.pure_mirror else "")
     await service.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
 
 
@@ -129,7 +141,7 @@ def _run(cfg: Config, reuse_port: bool) -> None:
 
 def _prepare_store(cfg: Config) -> None:
     """Before any worker starts: clear what a crash left and make the index agree with disk."""
-    if cfg.origin_is_local:
+    if not cfg.keeps_cache:
         return
     from .app import open_store
 

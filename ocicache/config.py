@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .opsconfig import AdminConfig, GcConfig, LogConfig, OpsConfig, validate_ops
+from .upstreamconfig import UpstreamsConfig, validate_upstreams
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,9 @@ class StorageConfig:
     """Folder for the embedded origin, the cache and upload staging."""
     origin: str = ""
     """Origin URL; empty means file://<data_dir>/origin (the embedded default)."""
+    origin_timeout: float = 60.0
+    """Seconds an http(s) origin may stay silent (no response headers, no body bytes) before
+    the request to it fails and is retried; a fill then resumes or fails cleanly."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ class Config:
     ops: OpsConfig = field(default_factory=OpsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     gc: GcConfig = field(default_factory=GcConfig)
+    upstreams: UpstreamsConfig = field(default_factory=UpstreamsConfig)
 
     # ---- derived values ----
     @property
@@ -195,6 +200,16 @@ class Config:
     def origin_is_local(self) -> bool:
         """A file:// origin is served from its own files: no cache in front of it."""
         return self.origin_url.startswith("file://")
+
+    @property
+    def pure_mirror(self) -> bool:
+        """Upstreams and no [storage] origin: a request naming no upstream goes to the first."""
+        return bool(self.upstreams.registries) and not self.storage.origin
+
+    @property
+    def keeps_cache(self) -> bool:
+        """Whether a local blob store exists (a remote origin, or any mirrored upstream)."""
+        return not self.origin_is_local or bool(self.upstreams.registries)
 
     @property
     def worker_count(self) -> int:
@@ -234,6 +249,10 @@ def _coerce_container(where: str, typ: str, value: Any) -> Any:
         raise ConfigError(f"{where}: expected a list, got {value!r}")
     if isinstance(value, dict):
         return dict(value)
+    if isinstance(value, str):  # from the environment: name=value,name=value (in order)
+        pairs = [part.partition("=") for part in value.split(",") if part.strip()]
+        if all(sep and key.strip() for key, sep, _ in pairs):
+            return {key.strip(): item.strip() for key, _, item in pairs}
     raise ConfigError(f"{where}: expected a table, got {value!r}")
 
 
@@ -300,6 +319,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("[cache] max_bytes: must be a positive number of bytes")
     if not 0 < cfg.cache.low_watermark <= cfg.cache.high_watermark <= 1:
         raise ConfigError("[cache] watermarks: need 0 < low_watermark <= high_watermark <= 1")
+    if cfg.storage.origin_timeout <= 0:
+        raise ConfigError("[storage] origin_timeout: must be positive (seconds)")
     if cfg.cache.fill_retries < 0:
         raise ConfigError("[cache] fill_retries: must be 0 or more")
     if cfg.limits.max_manifest_bytes < 1024:
@@ -326,6 +347,10 @@ def validate(cfg: Config) -> None:
     if bool(cfg.tls.cert) != bool(cfg.tls.key):
         raise ConfigError("[tls] cert and key: set both (HTTPS) or neither (plain HTTP)")
     validate_ops(cfg)
+    try:
+        validate_upstreams(cfg.upstreams)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     from .auth import check_config  # compiles the ACL and reads the key files: fails here, not per request
 
     check_config(cfg)

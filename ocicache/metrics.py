@@ -42,6 +42,8 @@ FILL_SECONDS = Histogram("ocicache_fill_duration_seconds", "Time to fetch, verif
 ORIGIN_SECONDS = Histogram("ocicache_origin_request_duration_seconds", "Time until the origin's "
                            "response headers arrived, by HTTP method.", ["method"], buckets=_LATENCY)
 EVICTIONS = Counter("ocicache_cache_evictions", "Blobs evicted from the local store (LRU or purge).")
+CACHE_FULL = Counter("ocicache_cache_disk_full", "Blob pulls served from the origin without caching "
+                     "because the cache disk had no room for them.")
 STORE_BYTES = Gauge("ocicache_store_bytes", "Bytes held by the local blob store.",
                     multiprocess_mode="mostrecent")
 UPLOAD_BYTES = Counter("ocicache_upload_bytes", "Bytes received in blob uploads (pushes).")

@@ -24,7 +24,10 @@ Faults (attributes; body faults apply to GET bodies of the kinds in `fault_kinds
 - `status_override`: answer this status (with an OCI error body) instead of forwarding, for the
   kinds in `status_kinds` (None: every request); `retry_after` adds that Retry-After header;
   `status_times` limits it to the next N matching requests (None: until changed).
-- `hang`: never answer (the connection is closed when the proxy stops).
+- `hang`: never answer (the connection is closed when the proxy stops); only requests of the
+  kinds in `hang_kinds` when that is set (None: every request).
+- `stall_after`: send this many body bytes, then stop sending without closing, until
+  `stall_after` is set back to None (then the rest follows) or the proxy stops.
 """
 from __future__ import annotations
 
@@ -86,6 +89,8 @@ class FaultProxy:
             self.status_times: int | None = None
             self.retry_after: str | None = None
             self.hang = False
+            self.hang_kinds: set[str] | None = None
+            self.stall_after: int | None = None
             self.counts.clear()
             self.requests.clear()
 
@@ -161,7 +166,7 @@ class FaultProxy:
             self.counts[(request.method, kind)] += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.hang:
+        if self.hang and (self.hang_kinds is None or kind in self.hang_kinds):
             self._record(request.method, request.path_qs, 0)
             await self._stopping.wait()
             if request.transport is not None:
@@ -214,6 +219,15 @@ class FaultProxy:
                 await resp.write(chunk[:drop_after - sent])
                 request.transport.close()  # flushes what was written, then closes mid-body
                 raise asyncio.CancelledError
+            stall = self.stall_after if faulty else None
+            if stall is not None and sent + len(chunk) >= stall:
+                await resp.write(chunk[:max(stall - sent, 0)])
+                chunk = chunk[max(stall - sent, 0):]
+                while self.stall_after is not None and not self._stopping.is_set():
+                    await asyncio.sleep(0.02)
+                if self._stopping.is_set():
+                    request.transport.close()
+                    raise asyncio.CancelledError
             await resp.write(chunk)
             sent += len(chunk)
             if bps:

@@ -17,6 +17,7 @@ from ..auth.guard import authorize, authorize_catalog
 from ..auth.scope import DELETE, PULL, PUSH
 from ..reference import check_name
 from . import blobs, listing, manifests, uploads
+from .upstreams import choose
 
 NAME = r"(?P<name>.+?)"
 ROUTES: list[tuple[re.Pattern[str], dict[str, object]]] = [
@@ -68,8 +69,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise OCIError(errors.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {path[:200]}",
                            headers={"Allow": ", ".join(methods)})
         params = match.groupdict()
-        authorize(request, check_name(params.pop("name")), ACCESS.get(handler, DELETE))
-        return await handler(request, match.group("name"), *params.values())
+        name, access = check_name(params.pop("name")), ACCESS.get(handler, DELETE)
+        authorize(request, name, access)
+        # the upstream (?ns=, Host alias, path prefix) or the own origin: docs/MIRRORS.md
+        return await handler(request, choose(request, name, access), *params.values())
     raise OCIError(errors.NOT_FOUND, f"no OCI distribution route matches {path[:200]!r}")
 
 

@@ -5,13 +5,15 @@ from aiohttp import web
 
 from ..config import Config
 from ..registry import Registry
+from .upstreams import chosen
 
 REGISTRY = web.AppKey("registry", Registry)
 CONFIG = web.AppKey("config", Config)
 
 
 def registry_of(request: web.Request) -> Registry:
-    return request.app[REGISTRY]
+    """The node's own registry, or the mirrored upstream's that `routes.dispatch` chose."""
+    return chosen(request) or request.app[REGISTRY]
 
 
 def settings_of(request: web.Request) -> Config:

@@ -75,8 +75,9 @@ class Origin(Protocol):
         """Release connections and threads."""
 
 
-def open_origin(url: str, s3: "S3Config | None" = None) -> Origin:
-    """The origin named by a config URL: file:///path, s3://bucket/prefix or http(s)://host[:port]."""
+def open_origin(url: str, s3: "S3Config | None" = None, timeout: float | None = None) -> Origin:
+    """The origin named by a config URL: file:///path, s3://bucket/prefix or http(s)://host[:port].
+    `timeout`: seconds an http(s) origin may stay silent (default: RegistryOrigin's)."""
     if url.startswith("s3://"):
         from ..config import S3Config
         from .s3 import S3Origin
@@ -91,6 +92,6 @@ def open_origin(url: str, s3: "S3Config | None" = None) -> Origin:
         return FilesystemOrigin(Path(url[len("file://"):]))
     if url.startswith(("http://", "https://")):
         from .registry import RegistryOrigin
-        return RegistryOrigin(url)
+        return RegistryOrigin(url) if timeout is None else RegistryOrigin(url, read_timeout=timeout)
     from ..config import ConfigError
     raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")

@@ -69,7 +69,8 @@ class RegistryOrigin:
     """Content read through another registry's HTTP API; writes are refused."""
 
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
-                 max_connections: int = 64, retries: int = 3) -> None:
+                 max_connections: int = 64, retries: int = 3, name: str | None = None,
+                 auth: "UpstreamAuth | None" = None, budget: "RateBudget | None" = None) -> None:
         url = yarl.URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host:
             from ..config import ConfigError
@@ -80,6 +81,10 @@ class RegistryOrigin:
         self.max_connections = max_connections
         self.retries = retries
         self.page_size: int | None = None  # `n` sent with listings; None lets the origin choose
+        # A mirrored upstream (docs/MIRRORS.md) is named in errors and may need auth and a budget.
+        self.label = f"upstream {name} ({self.base_url})" if name else f"origin {self.base_url}"
+        self.auth = auth
+        self.budget = budget
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -100,7 +105,7 @@ class RegistryOrigin:
         return yarl.URL(self.base_url + path)
 
     def _unavailable(self, message: str, **kwargs: Any) -> OCIError:
-        return OCIError(errors.UNAVAILABLE, f"origin {self.base_url}: {message}", **kwargs)
+        return OCIError(errors.UNAVAILABLE, f"{self.label}: {message}", **kwargs)
 
     async def _request(self, method: str, url: yarl.URL,
                        headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
@@ -112,15 +117,19 @@ class RegistryOrigin:
         """
         attempt, throttled = 0, False
         while True:
+            if self.budget is not None:
+                self.budget.check(method, url.path)
             try:
                 with metrics.ORIGIN_SECONDS.labels(method).time():
-                    resp = await self._client().request(method, url, headers=headers)
+                    resp = await self._send(method, url, headers)
             except _TRANSPORT_ERRORS as exc:
                 failure = f"{method} {url} failed: {type(exc).__name__}: {exc}"
             else:
                 if resp.status == 429:
                     delay = _retry_after(resp.headers.get("Retry-After"))
                     resp.release()
+                    if self.budget is not None:  # an upstream: tell clients at once, before a ban
+                        raise self.budget.throttled(delay, f"{method} {url}")
                     if throttled:
                         raise self._unavailable(
                             f"throttled (429) {method} {url} again after waiting; try later",
@@ -136,6 +145,18 @@ class RegistryOrigin:
                 raise self._unavailable(f"{failure} (after {attempt + 1} attempts)")
             await asyncio.sleep(0.1 * 2 ** attempt)
             attempt += 1
+
+    async def _send(self, method: str, url: yarl.URL, headers: dict[str, str] | None) -> aiohttp.ClientResponse:
+        """One request; through the upstream's auth (token flow, Basic) when it has one."""
+        if self.auth is None:
+            return await self._client().request(method, url, headers=headers)
+        resp = await self.auth.send(self._client(), method, url, headers)
+        if self.budget is not None:
+            self.budget.observe(resp.headers)
+        if resp.status in (401, 403) and not url.path.endswith("/_catalog"):
+            resp.release()
+            raise self.auth.denied(url.path, resp.status)
+        return resp
 
     def _unexpected(self, resp: aiohttp.ClientResponse, what: str) -> OCIError:
         resp.release()
@@ -196,7 +217,7 @@ class RegistryOrigin:
     # ---- blobs ----
     def _blob_unknown(self, repo: str, digest: Digest) -> OCIError:
         return OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo} "
-                        f"at origin {self.base_url}", detail={"name": repo, "digest": str(digest)})
+                        f"at {self.label}", detail={"name": repo, "digest": str(digest)})
 
     async def _head_blob(self, repo: str, digest: Digest) -> int | None:
         resp = await self._request("HEAD", self._url(f"/v2/{repo}/blobs/{digest}"),
@@ -265,7 +286,7 @@ class RegistryOrigin:
             raise self._blob_unknown(repo, digest)
         if resp.status == 416:
             raise OCIError(errors.RANGE_INVALID, f"offset {offset} is past the end of blob {digest} "
-                           f"at origin {self.base_url}", detail={"digest": str(digest)})
+                           f"at {self.label}", detail={"digest": str(digest)})
         if resp.status == 206:
             match = _CONTENT_RANGE_RE.fullmatch(resp.headers.get("Content-Range", ""))
             if match is None or int(match.group(1)) != offset:
@@ -276,7 +297,7 @@ class RegistryOrigin:
             size = resp.content_length
             if size is not None and size < offset:
                 raise OCIError(errors.RANGE_INVALID, f"offset {offset} is past the end of blob "
-                               f"{digest} ({size} bytes) at origin {self.base_url}")
+                               f"{digest} ({size} bytes) at {self.label}")
             return (None if size is None else size - offset), offset
         raise self._unexpected(resp, f"blob {digest} of {repo}")
 
@@ -284,7 +305,7 @@ class RegistryOrigin:
     def _manifest_unknown(self, repo: str, reference: str) -> OCIError:
         key = "digest" if ":" in reference else "tag"
         return OCIError(errors.MANIFEST_UNKNOWN, f"manifest {reference} is not in repository {repo} "
-                        f"at origin {self.base_url}", detail={"name": repo, key: reference})
+                        f"at {self.label}", detail={"name": repo, key: reference})
 
     async def _get_manifest(self, repo: str, reference: str) -> bytes:
         resp = await self._request("GET", self._url(f"/v2/{repo}/manifests/{reference}"),
@@ -324,8 +345,8 @@ class RegistryOrigin:
         tags: set[str] = set()
         async for page in self._pages(f"/v2/{repo}/tags/list", f"tags of {repo}"):
             if page is None:
-                raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to origin "
-                               f"{self.base_url}", detail={"name": repo})
+                raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to "
+                               f"{self.label}", detail={"name": repo})
             tags.update(self._strings(page, "tags", f"tags of {repo}"))
         return sorted(tags)
 
@@ -352,13 +373,27 @@ class RegistryOrigin:
         what = f"referrers of {subject} in {repo}"
         async for page in self._pages(f"/v2/{repo}/referrers/{subject}", what):
             if page is None:
-                return []
+                return await self._referrers_by_tag(repo, subject)
             manifests = page.get("manifests") if isinstance(page, dict) else None
             try:
                 found.update(Digest.parse(m["digest"]) for m in manifests or [])
             except (OCIError, TypeError, KeyError):
                 raise self._unavailable(f"{what}: the index lists an entry without a valid digest") from None
         return sorted(found)
+
+    async def _referrers_by_tag(self, repo: str, subject: Digest) -> list[Digest]:
+        """Spec "Referrers Tag Schema": without the API, an index tagged `sha256-<hex>` lists them."""
+        try:
+            body = await self._get_manifest(repo, f"sha256-{subject.hex}")
+        except OCIError as exc:
+            if exc.code is errors.MANIFEST_UNKNOWN:
+                return []
+            raise
+        try:
+            return sorted({Digest.parse(m["digest"]) for m in json.loads(body).get("manifests") or []})
+        except (ValueError, OCIError, TypeError, KeyError, AttributeError):
+            raise self._unavailable(f"referrers of {subject} in {repo}: the tag sha256-{subject.hex} "
+                                    "is not an index of valid descriptors") from None
 
     # ---- writes: refused ----
     def _read_only(self, what: str) -> Unsupported:

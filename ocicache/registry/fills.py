@@ -11,6 +11,7 @@ mismatch or an origin failure its connection is closed early.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import logging
 import os
@@ -28,10 +29,16 @@ from ..store import BlobStore
 log = logging.getLogger("ocicache.fill")
 READ_CHUNK = 1024 * 1024
 FOLLOW_POLL_S = 0.01
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class FillFailed(ConnectionAbortedError):
     """Raised to readers of a failed fill: their connection is closed before the last byte."""
+
+
+class CacheFull(FillFailed):
+    """The fill stopped because the cache disk is full: nothing was kept, and the caller may
+    serve the blob straight from the origin instead (ProxyOrigin does)."""
 
 
 class Fill:
@@ -43,6 +50,7 @@ class Fill:
         self.readable = 0          # bytes readers may send now
         self.done = False
         self.error: str | None = None
+        self.no_space = False      # the error is a full cache disk (CacheFull)
         self.fd: int | None = None
         self.readers = 0
         self.finished = False      # the fill task has ended (the fd may still serve readers)
@@ -65,6 +73,8 @@ class Fill:
 
     async def wait_size(self) -> int:
         while self.size is None:
+            if self.no_space:
+                raise CacheFull(self.error)
             if self.error:
                 raise OCIError(errors.UNAVAILABLE, self.error, detail={"digest": str(self.digest)})
             await self.changed()
@@ -117,7 +127,8 @@ class Fills:
             end = offset + length
             while offset < end:
                 if fill.error:
-                    raise FillFailed(f"fill of {fill.digest} failed: {fill.error}")
+                    failed = CacheFull if fill.no_space else FillFailed
+                    raise failed(f"fill of {fill.digest} failed: {fill.error}")
                 available = min(fill.readable, end) - offset
                 if available <= 0:
                     await fill.changed()
@@ -140,6 +151,13 @@ class Fills:
             if owner:
                 try:
                     await self._fill(fill, repo, size_hint)
+                except OSError as exc:
+                    if exc.errno not in NO_SPACE:
+                        raise
+                    fill.no_space = True
+                    metrics.CACHE_FULL.inc()
+                    raise self._fail(fill, f"cache disk full in {self.store.dir} ({exc.strerror}); "
+                                     "the blob is served from the origin without caching") from None
                 finally:
                     self.store.size_path(fill.digest).unlink(missing_ok=True)
                     fcntl.flock(fill.fd, fcntl.LOCK_UN)

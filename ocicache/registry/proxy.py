@@ -9,18 +9,22 @@ node writes is dropped from its TagCache at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import AsyncIterator
 
 from cachetools import LRUCache
 
 from .. import errors, metrics
+from ..digest import Sha256
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
 from ..store import BlobStore
 from ..store.tags import TagCache
-from .fills import Fills
+from .fills import CacheFull, FillFailed, Fills
+
+log = logging.getLogger("ocicache.fill")
 
 
 class ProxyOrigin:
@@ -63,17 +67,51 @@ class ProxyOrigin:
     async def read_blob(self, repo: str, digest: Digest, offset: int = 0,
                         length: int | None = None) -> AsyncIterator[bytes]:
         """From the fill of `digest` (started if needed). A range the fill has not reached
-        yet is fetched from the remote at once (range-first), while the fill goes on."""
-        fill = await self.fills.get(repo, digest, self._linked.get((repo, digest)))
-        size = await fill.wait_size()
+        yet is fetched from the remote at once (range-first), while the fill goes on.
+        When the cache disk has no room, the blob streams from the remote uncached."""
+        size = await self.blob_size(repo, digest)
         length = size - offset if length is None else length
         whole = offset == 0 and length == size
-        if whole or offset + length <= fill.readable:
-            async for chunk in self.fills.read(fill, offset, length):
-                yield chunk
-            return
-        async for chunk in self.remote.read_blob(repo, digest, offset, length):
+        if self.store.has_room(size):
+            try:
+                fill = await self.fills.get(repo, digest, size)
+                if not (whole or offset + length <= fill.readable):
+                    async for chunk in self.remote.read_blob(repo, digest, offset, length):
+                        yield chunk
+                    return
+                async for chunk in self.fills.read(fill, offset, length):
+                    offset, length = offset + len(chunk), length - len(chunk)
+                    yield chunk
+                return
+            except CacheFull:
+                pass  # nothing kept; what this client already has stands, the rest comes below
+        else:
+            metrics.CACHE_FULL.inc()
+        log.warning("cache disk full in %s: serving %s (%d bytes) from the origin without caching",
+                    self.store.dir, digest, size)
+        stream = (self._verified(repo, digest, size, offset) if whole
+                  else self.remote.read_blob(repo, digest, offset, length))
+        async for chunk in stream:
             yield chunk
+
+    async def _verified(self, repo: str, digest: Digest, size: int, skip: int) -> AsyncIterator[bytes]:
+        """Bytes [skip, size) of a blob straight from the remote, hashed from byte 0: the
+        last byte is released only after the digest matched (as a fill does)."""
+        loop = asyncio.get_running_loop()
+        hasher = Sha256()
+        pos = 0
+        async for chunk in self.remote.read_blob(repo, digest):
+            if pos + len(chunk) > size:
+                raise FillFailed(f"origin sent more than the {size} bytes of {digest}")
+            await loop.run_in_executor(None, hasher.update, chunk)
+            start, pos = pos, pos + len(chunk)
+            out = chunk[:-1] if pos == size else chunk
+            if start + len(out) > skip:
+                yield out[max(skip - start, 0):]
+        if pos != size or hasher.hexdigest() != digest.hex:
+            raise FillFailed(f"origin sent {pos} bytes for {repo}@{digest} that do not hash to it")
+        if skip < size:
+            yield chunk[-1:]
 
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         await self.remote.put_blob(digest, staged)

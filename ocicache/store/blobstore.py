@@ -27,6 +27,7 @@ from .index import Index
 from .pins import Pins
 
 log = logging.getLogger("ocicache.store")
+ROOM_MARGIN = 1024 * 1024  # kept free for the index, size files and manifests
 
 
 class BlobStore:
@@ -70,6 +71,11 @@ class BlobStore:
 
     def count(self, name: str, amount: int = 1) -> None:
         self._counters[name] += amount
+
+    def has_room(self, size: int) -> bool:
+        """Whether the store's disk has `size` bytes free, with a margin for the index."""
+        st = os.statvfs(self.dir / "partial")
+        return st.f_bavail * st.f_frsize >= size + ROOM_MARGIN
 
     # ---- writes ----
     def admit(self, digest: Digest, size: int) -> bool:
@@ -159,6 +165,8 @@ class BlobStore:
             if data is None or entry.name.endswith(".tmp"):
                 if entry.name.endswith(".tmp"):
                     entry.unlink(missing_ok=True)
+                elif not Path(str(entry)[:-len(".size")]).exists():
+                    entry.unlink(missing_ok=True)  # its fill was committed, then the node died
                 continue
             with open(entry, "rb") as fh:
                 try:

@@ -1,13 +1,12 @@
 """A 2 GiB push written through to S3, and pulled back through the node, with flat memory."""
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 
 import pytest
 
-from ..test_node_bytes import generated
+from ..test_node_bytes import generated, generated_digest
 
 MiB = 1024 * 1024
 
@@ -17,10 +16,7 @@ def test_2gib_push_through_s3_keeps_rss_flat(fleet):
     (node,) = fleet(1)
     total = 2 * 1024 * MiB
     block = os.urandom(MiB)
-    expected = hashlib.sha256()
-    for piece in generated(total, block):
-        expected.update(piece)
-    digest = "sha256:" + expected.hexdigest()
+    digest = generated_digest(total, block)
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=600)
     conn.request("POST", f"/v2/big/s3/blobs/uploads/?digest={digest}", body=generated(total, block),
                  encode_chunked=True)
