@@ -139,6 +139,20 @@ def _run(cfg: Config, reuse_port: bool) -> None:
     uvloop.run(_run_node(cfg, reuse_port))
 
 
+def _worker(cfg: Config, parent: int) -> None:
+    """One of several worker processes. It gets SIGTERM when the parent dies (Linux
+    PR_SET_PDEATHSIG), so a node killed with SIGKILL leaves no orphan workers on its port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers outlive a killed parent
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the request took effect
+    _run(cfg, reuse_port=True)
+
+
 def _prepare_store(cfg: Config) -> None:
     """Before any worker starts: clear what a crash left and make the index agree with disk."""
     if not cfg.keeps_cache:
@@ -167,7 +181,7 @@ def serve(cfg: Config) -> int:
 
     ctx = multiprocessing.get_context("fork")
     service.expect_workers()
-    procs = [ctx.Process(target=_run, args=(cfg, True), name=f"ocicache-worker-{i}")
+    procs = [ctx.Process(target=_worker, args=(cfg, os.getpid()), name=f"ocicache-worker-{i}")
              for i in range(workers)]
     for proc in procs:
         proc.start()

@@ -190,6 +190,11 @@ class Fills:
                 same = os.fstat(fd).st_ino == os.stat(path).st_ino
             except FileNotFoundError:
                 same = False
+            if same and owner and self.store.blob_path(fill.digest).exists():
+                # another worker committed between our lookup and our open (we created a fresh
+                # partial file after its rename): serve the committed blob, do not fill again
+                os.unlink(path)
+                same = False
             if same:
                 fill.fd = fd
                 return owner

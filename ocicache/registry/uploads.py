@@ -28,6 +28,7 @@ from ..errors import OCIError
 from ..reference import Digest
 
 UUID_RE = re.compile(r"[0-9a-f]{32}")
+SAVE_EVERY = 64 * 1024 * 1024
 
 
 @dataclass
@@ -171,25 +172,35 @@ class Uploads(UploadStore):
     async def append(self, session: UploadSession, body: AsyncIterable[bytes]) -> int:
         """Hash and write a request body at the session's offset; returns bytes appended.
 
-        Bytes are gathered into chunks of `chunk_bytes` and each chunk is hashed and
-        written in one call off the event loop (the C routine releases the GIL). The
-        offset and hash state are saved after each chunk, so what is acknowledged is on disk.
+        Bytes are gathered into chunks of `chunk_bytes`; each chunk is hashed and written in
+        one call in a worker thread (the C routine releases the GIL) while the event loop
+        receives the next one. The offset and hash state are saved when the body ends (and
+        every SAVE_EVERY bytes): bytes past the saved offset are cut off on the next load.
         """
         loop = asyncio.get_running_loop()
-        appended = 0
+        appended = unsaved = 0
         buf = bytearray()
+        in_flight: asyncio.Future | None = None
         fd = os.open(session.data_path, os.O_WRONLY)
-        try:
-            async def flush() -> None:
-                nonlocal appended
-                data = bytes(buf)
-                buf.clear()
-                written = await loop.run_in_executor(None, session.hasher.update_and_write, fd, data,
-                                                     session.offset)
+
+        async def settle() -> None:
+            nonlocal in_flight, appended, unsaved
+            if in_flight is not None:
+                written, in_flight = await in_flight, None
                 session.offset += written
                 appended += written
-                session.save()
+                unsaved += written
+                if unsaved >= SAVE_EVERY:
+                    session.save()
+                    unsaved = 0
 
+        async def flush() -> None:
+            nonlocal buf, in_flight
+            await settle()
+            data, buf = buf, bytearray()
+            in_flight = loop.run_in_executor(None, session.hasher.update_and_write, fd, data, session.offset)
+
+        try:
             try:
                 async for piece in body:
                     buf += piece
@@ -198,8 +209,10 @@ class Uploads(UploadStore):
             finally:
                 if buf:
                     await flush()
+                await settle()
         finally:
             os.close(fd)
+            session.save()
         return appended
 
     @staticmethod
