@@ -31,8 +31,9 @@ import aiohttp
 import yarl
 
 from .. import __version__, errors, metrics
-from ..errors import OCIError, Unsupported
+from ..errors import OCIError
 from ..reference import Digest
+from .readonly import ReadOnlyOrigin
 
 READ_CHUNK = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -65,7 +66,7 @@ def _retry_after(value: str | None) -> float:
         return 1.0
 
 
-class RegistryOrigin:
+class RegistryOrigin(ReadOnlyOrigin):
     """Content read through another registry's HTTP API; writes are refused."""
 
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
@@ -394,31 +395,6 @@ class RegistryOrigin:
         except (ValueError, OCIError, TypeError, KeyError, AttributeError):
             raise self._unavailable(f"referrers of {subject} in {repo}: the tag sha256-{subject.hex} "
                                     "is not an index of valid descriptors") from None
-
-    # ---- writes: refused ----
-    def _read_only(self, what: str) -> Unsupported:
-        return Unsupported(f"cannot {what}: read-only origin {self.base_url}; push to the origin directly")
-
-    async def put_blob(self, digest: Digest, staged: Path) -> None:
-        raise self._read_only(f"store blob {digest}")
-
-    async def link_blob(self, repo: str, digest: Digest) -> None:
-        raise self._read_only(f"link blob {digest} into {repo}")
-
-    async def unlink_blob(self, repo: str, digest: Digest) -> None:
-        raise self._read_only(f"delete blob {digest} from {repo}")
-
-    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
-        raise self._read_only(f"store manifest {digest} in {repo}")
-
-    async def delete_manifest(self, repo: str, digest: Digest) -> None:
-        raise self._read_only(f"delete manifest {digest} from {repo}")
-
-    async def delete_tag(self, repo: str, tag: str) -> None:
-        raise self._read_only(f"delete tag {tag} from {repo}")
-
-    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
-        raise self._read_only(f"record referrer {referrer} of {subject} in {repo}")
 
     async def close(self) -> None:
         if self._session is not None:
