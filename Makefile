@@ -9,7 +9,7 @@ APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-
 PYTEST_ARGS ?=
 BENCH_LOAD_ARGS ?=
 
-.PHONY: run test venv system-deps bench bench-load clean
+.PHONY: run test venv system-deps bench bench-load soak clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.c ext/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: venv
 ## End-to-end load benchmark against nginx and CNCF distribution (~9 minutes); see bench/load/README.md.
 bench-load: system-deps venv
 	$(PY) -m bench.load.run --out bench/results/load $(BENCH_LOAD_ARGS)
+
+## Soak: mixed push/pull/eviction load for SOAK_SECONDS (default 600), then p50/p99, errors (must
+## be 0), RSS plot and `cache verify` in bench/results/soak; docs/RELIABILITY.md.
+SOAK_SECONDS ?= 600
+soak: venv
+	$(PY) -m bench.soak --seconds $(SOAK_SECONDS) --out bench/results/soak
 
 clean:
 	rm -rf build $(VENV) ocicache/*.so ext/_digest_c.c ext/_rangecopy_c.c

@@ -93,9 +93,16 @@ async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
 async def send_stream(request: web.Request, resp: web.StreamResponse,
                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
     """Prepare `resp` and send an async stream of chunks as its body."""
-    await resp.prepare(request)
-    if request.method != "HEAD":
-        async for chunk in chunks:
-            await resp.write(chunk)
+    try:
+        await resp.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in chunks:
+                await resp.write(chunk)
+    finally:
+        # A client that went away leaves the stream half-read: close it now (a fill's reader
+        # holds the blob's descriptor), not whenever the garbage collector gets to it.
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
     await resp.write_eof()
     return resp

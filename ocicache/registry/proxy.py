@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -76,12 +77,14 @@ class ProxyOrigin:
             try:
                 fill = await self.fills.get(repo, digest, size)
                 if not (whole or offset + length <= fill.readable):
-                    async for chunk in self.remote.read_blob(repo, digest, offset, length):
-                        yield chunk
+                    async with aclosing(self.remote.read_blob(repo, digest, offset, length)) as stream:
+                        async for chunk in stream:
+                            yield chunk
                     return
-                async for chunk in self.fills.read(fill, offset, length):
-                    offset, length = offset + len(chunk), length - len(chunk)
-                    yield chunk
+                async with aclosing(self.fills.read(fill, offset, length)) as stream:
+                    async for chunk in stream:
+                        offset, length = offset + len(chunk), length - len(chunk)
+                        yield chunk
                 return
             except CacheFull:
                 pass  # nothing kept; what this client already has stands, the rest comes below
@@ -91,8 +94,9 @@ class ProxyOrigin:
                     self.store.dir, digest, size)
         stream = (self._verified(repo, digest, size, offset) if whole
                   else self.remote.read_blob(repo, digest, offset, length))
-        async for chunk in stream:
-            yield chunk
+        async with aclosing(stream):
+            async for chunk in stream:
+                yield chunk
 
     async def _verified(self, repo: str, digest: Digest, size: int, skip: int) -> AsyncIterator[bytes]:
         """Bytes [skip, size) of a blob straight from the remote, hashed from byte 0: the
@@ -100,14 +104,15 @@ class ProxyOrigin:
         loop = asyncio.get_running_loop()
         hasher = Sha256()
         pos = 0
-        async for chunk in self.remote.read_blob(repo, digest):
-            if pos + len(chunk) > size:
-                raise FillFailed(f"origin sent more than the {size} bytes of {digest}")
-            await loop.run_in_executor(None, hasher.update, chunk)
-            start, pos = pos, pos + len(chunk)
-            out = chunk[:-1] if pos == size else chunk
-            if start + len(out) > skip:
-                yield out[max(skip - start, 0):]
+        async with aclosing(self.remote.read_blob(repo, digest)) as stream:
+            async for chunk in stream:
+                if pos + len(chunk) > size:
+                    raise FillFailed(f"origin sent more than the {size} bytes of {digest}")
+                await loop.run_in_executor(None, hasher.update, chunk)
+                start, pos = pos, pos + len(chunk)
+                out = chunk[:-1] if pos == size else chunk
+                if start + len(out) > skip:
+                    yield out[max(skip - start, 0):]
         if pos != size or hasher.hexdigest() != digest.hex:
             raise FillFailed(f"origin sent {pos} bytes for {repo}@{digest} that do not hash to it")
         if skip < size:

@@ -22,6 +22,39 @@ def fds(pid: int) -> list[str]:
     return sorted(out)
 
 
+def held(pid: int, port: int) -> tuple[list[str], int]:
+    """What a node holds that a client could leak: its open non-socket descriptors (files,
+    pipes, ...) and the number of client connections on its `port` it still has open.
+    Pooled connections to the origin are left out: they are bounded and reused."""
+    inodes = set()
+    files = []
+    for target in fds(pid):
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+        else:
+            files.append(target)
+    clients = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            local_port, state, inode = int(cols[1].rsplit(":", 1)[1], 16), cols[3], cols[9]
+            if local_port == port and state != "0A" and inode in inodes:  # 0A: LISTEN
+                clients += 1
+    return files, clients
+
+
+def leaks(pid: int, port: int, baseline: list[str]) -> tuple[list[str], int]:
+    """Descriptors `pid` holds beyond `baseline` (held()[0] taken earlier), and its open client
+    connections; ([], 0) means nothing leaked. The metrics files prometheus-client opens once,
+    the first time a metric type is used, are not counted."""
+    files, clients = held(pid, port)
+    extra = list(files)
+    for path in baseline:
+        if path in extra:
+            extra.remove(path)
+    return [p for p in extra if "/metrics/" not in p], clients
+
+
 def threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 

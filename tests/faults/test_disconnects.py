@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..ocisync import push_blob, request, sha
-from .probes import cached_files, fds, metric, open_get, partial_files, read_head, settle, threads
+from .probes import cached_files, held, leaks, metric, open_get, partial_files, read_head, settle, threads
 from .pulls import MiB, pull
 
 
@@ -38,7 +38,7 @@ def test_download_disconnects_leak_nothing_and_the_fill_goes_on(origin, proxy, m
     pid = edge.proc.pid
     warm = os.urandom(MiB)
     assert request(edge.url, "GET", f"/v2/faults/gone/blobs/{push_blob(origin.url, 'faults/gone', warm)}")[2] == warm
-    baseline_fds = settle(lambda: fds(pid), None, timeout=0.5)
+    baseline = held(pid, edge.port)[0]
     proxy.throttle_bps = 16 * MiB                    # each fill takes about 1.5 s
     thread_counts = []
     for i, digest in enumerate(digests[:2]):
@@ -55,7 +55,7 @@ def test_download_disconnects_leak_nothing_and_the_fill_goes_on(origin, proxy, m
         assert cached_files(edge).count(digest[7:]) == 1
         assert settle(lambda: partial_files(edge), []) == []
         assert settle(lambda: metric(edge, "ocicache_fills_in_flight"), 0.0) == 0.0
-        assert settle(lambda: fds(pid), baseline_fds) == baseline_fds
+        assert settle(lambda: leaks(pid, edge.port, baseline), ([], 0)) == ([], 0)
         thread_counts.append(threads(pid))
     assert thread_counts[0] == thread_counts[1], thread_counts   # nothing accumulates per round
 
@@ -74,14 +74,14 @@ def test_download_disconnects_leak_nothing_and_the_fill_goes_on(origin, proxy, m
         sock = open_get(edge, path, rcvbuf=4096)
         read_some(sock, 256 * 1024)
         hang_up(sock)
-    assert settle(lambda: fds(pid), baseline_fds) == baseline_fds
+    assert settle(lambda: leaks(pid, edge.port, baseline), ([], 0)) == ([], 0)
     assert partial_files(edge) == []
 
 
 def test_upload_disconnects_leak_nothing(node):
     pid = node.proc.pid
     request(node.url, "GET", "/v2/")
-    baseline_fds = settle(lambda: fds(pid), None, timeout=0.5)
+    baseline = held(pid, node.port)[0]
     uploads = node.data_dir / "uploads"
     data = os.urandom(12 * MiB)
     digest = sha(data)
@@ -97,12 +97,12 @@ def test_upload_disconnects_leak_nothing(node):
     # a monolithic push cut off: the session and its bytes are gone
     cut_off("POST", f"/v2/faults/upgone/blobs/uploads/?digest={digest}", {}, 5 * MiB)
     assert settle(lambda: list(uploads.iterdir()) if uploads.exists() else [], []) == []
-    assert settle(lambda: fds(pid), baseline_fds) == baseline_fds
+    assert settle(lambda: leaks(pid, node.port, baseline), ([], 0)) == ([], 0)
     # a chunk cut off: the session stays resumable at what arrived, and can be finished
     status, headers, _ = request(node.url, "POST", "/v2/faults/upgone/blobs/uploads/")
     location = headers["Location"]
     cut_off("PATCH", location, {"Content-Range": f"0-{len(data) - 1}"}, 5 * MiB)
-    assert settle(lambda: fds(pid), baseline_fds) == baseline_fds
+    assert settle(lambda: leaks(pid, node.port, baseline), ([], 0)) == ([], 0)
     status, headers, _ = request(node.url, "GET", location)
     durable = int(headers["Range"].split("-")[1]) + 1
     assert status == 204 and 0 < durable <= 5 * MiB
@@ -115,4 +115,4 @@ def test_upload_disconnects_leak_nothing(node):
     cut_off("PATCH", headers["Location"], {"Content-Range": f"0-{len(data) - 1}"}, 3 * MiB)
     assert request(node.url, "DELETE", headers["Location"])[0] == 204
     assert list(uploads.iterdir()) == []
-    assert settle(lambda: fds(pid), baseline_fds) == baseline_fds
+    assert settle(lambda: leaks(pid, node.port, baseline), ([], 0)) == ([], 0)

@@ -72,16 +72,12 @@ def pushed_node(request, tmp_path):
     node.stop()
 
 
-def staged_offset(node: NodeProcess, kind: str, location: str) -> int:
-    """What the node has made durable of an upload (the local session file; S3: ask the node)."""
-    if kind == "file":
-        import json
-        try:
-            return json.loads((node.data_dir / "uploads" / location.rsplit("/", 1)[1] / "state.json").read_text())[
-                "offset"]
-        except (OSError, ValueError):
-            return 0
-    return -1
+def staged_bytes(node: NodeProcess, location: str) -> int:
+    """Bytes the node has written to an upload's local staging file (saved or not yet)."""
+    try:
+        return (node.data_dir / "uploads" / location.rsplit("/", 1)[1] / "data").stat().st_size
+    except OSError:
+        return 0
 
 
 @pytest.mark.parametrize("moment", ["patch", "put"])
@@ -105,7 +101,7 @@ def test_sigkill_during_chunked_push_resumes_or_was_never_acknowledged(pushed_no
         method, path, hdrs = "PUT", f"{location}?digest={digest}", {}
     start = time.monotonic()
     if kind == "file":
-        until = lambda: staged_offset(node, kind, location) >= first + 2 * MiB  # noqa: E731
+        until = lambda: staged_bytes(node, location) >= first + 2 * MiB  # noqa: E731  (mid-chunk)
     else:
         until = lambda: time.monotonic() - start > 1.5  # noqa: E731  (S3 parts go out meanwhile)
     answer = send_cut_off(node, method, path, hdrs, data[first:first + sent], rest, until)
@@ -201,3 +197,18 @@ def test_sigkill_during_cache_prune(origin, proxy, make_edge, tmp_path):
     assert f"verified {left} blobs" in verify.stdout
     assert f"entries    {left}\n" in cli(edge, "stats").stdout
     assert request(edge.url, "GET", f"/v2/faults/prune/blobs/{kept_digest}")[2] == kept
+
+
+def test_restart_removes_a_size_file_left_by_a_commit_cut_short(tmp_path):
+    """A node killed between committing a fill (rename) and removing its .size file."""
+    store = BlobStore(tmp_path / "cache", 1 << 30)
+    orphan = store.size_path(Digest.parse(sha(b"x")))
+    orphan.write_text("1")
+    live = store.size_path(Digest.parse(sha(b"y")))
+    live.write_text("1")
+    store.partial_path(Digest.parse(sha(b"y"))).write_bytes(b"")
+    store.reconcile()
+    assert not orphan.exists()
+    assert not live.exists()                         # its partial was removed with it
+    assert list((tmp_path / "cache" / "partial").iterdir()) == []
+    store.close()

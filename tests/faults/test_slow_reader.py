@@ -3,14 +3,13 @@ cached or still being filled, get it as fast as if it were alone."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 
 import pytest
 
 from ..ocisync import push_blob
-from .probes import cached_files, fds, open_get, read_head, settle
+from .probes import cached_files, held, leaks, open_get, read_head, settle
 from .pulls import MiB, pull
 
 
@@ -43,7 +42,7 @@ def test_slow_reader_does_not_slow_other_clients(origin, proxy, make_edge, cache
     path = f"/v2/faults/slow/blobs/{digest}"
     if cached:
         assert pull(edge.url, path).complete
-    baseline_fds = settle(lambda: fds(edge.proc.pid), None, timeout=0.5)
+    baseline = held(edge.proc.pid, edge.port)[0]
     proxy.throttle_bps = 40 * MiB                    # alone, the blob takes 0.2 s from the origin
     slow = SlowReader(edge, path)
     slow.start()
@@ -59,4 +58,4 @@ def test_slow_reader_does_not_slow_other_clients(origin, proxy, make_edge, cache
         assert cached_files(edge) == [digest[7:]]
     finally:
         slow.stop()
-    assert settle(lambda: fds(edge.proc.pid), baseline_fds) == baseline_fds
+    assert settle(lambda: leaks(edge.proc.pid, edge.port, baseline), ([], 0)) == ([], 0)
