@@ -29,8 +29,12 @@ log = logging.getLogger("ocicache.fill")
 
 
 class ProxyOrigin:
-    def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3) -> None:
+    def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3,
+                 scope: str = "") -> None:
+        """`scope` names the remote in the store's index of repository links: nodes mirroring
+        several upstreams share one store, where `library/x` on two upstreams differs."""
         self.remote = remote
+        self.scope = scope
         self.store = store
         self.tags = tags
         self.fills = Fills(store, remote, fill_retries)
@@ -38,15 +42,36 @@ class ProxyOrigin:
         self._linked: LRUCache[tuple[str, Digest], int] = LRUCache(200_000)
 
     # ---- blobs ----
+    def _known_size(self, repo: str, digest: Digest) -> int | None:
+        """What the remote once confirmed `repo` holds: in memory, else in the store's index
+        (kept while the blob is cached, so a restarted node serves it with the origin down)."""
+        size = self._linked.get((repo, digest))
+        if size is None:
+            size = self.store.index.linked_size(self._scoped(repo), str(digest))
+            if size is not None:
+                self._linked[(repo, digest)] = size
+        return size
+
+    def _confirmed(self, repo: str, digest: Digest, size: int) -> None:
+        self._linked[(repo, digest)] = size
+        self.store.index.link(self._scoped(repo), str(digest), size)
+
+    def _forget(self, repo: str, digest: Digest) -> None:
+        self._linked.pop((repo, digest), None)
+        self.store.index.unlink(self._scoped(repo), str(digest))
+
+    def _scoped(self, repo: str) -> str:
+        return f"{self.scope}/{repo}" if self.scope else repo
+
     async def blob_size(self, repo: str, digest: Digest) -> int:
         """Size of a blob the remote confirms `repo` holds (cached: content is immutable)."""
-        size = self._linked.get((repo, digest))
+        size = self._known_size(repo, digest)
         if size is None:
             if not await self.remote.blob_linked(repo, digest):
                 raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
                                detail={"name": repo, "digest": str(digest)})
             size = await self.remote.blob_size(repo, digest)
-            self._linked[(repo, digest)] = size
+            self._confirmed(repo, digest, size)
         return size
 
     async def blob_linked(self, repo: str, digest: Digest) -> bool:
@@ -126,19 +151,19 @@ class ProxyOrigin:
 
     async def unlink_blob(self, repo: str, digest: Digest) -> None:
         await self.remote.unlink_blob(repo, digest)
-        self._linked.pop((repo, digest), None)
+        self._forget(repo, digest)
 
     # ---- manifests and tags ----
     async def get_manifest(self, repo: str, digest: Digest) -> bytes:
         path = self.store.lookup(digest)
-        if path is not None and (repo, digest) in self._linked:
+        if path is not None and self._known_size(repo, digest) is not None:
             self.store.count("hits")
             metrics.cache_lookup("hit")
             return path.read_bytes()
         data = await self.remote.get_manifest(repo, digest)  # verified against digest there
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
         self.store.pins.note(repo, digest)
-        self._linked[(repo, digest)] = len(data)
+        self._confirmed(repo, digest, len(data))
         return data
 
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
@@ -151,7 +176,7 @@ class ProxyOrigin:
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
         await self.remote.delete_manifest(repo, digest)
-        self._linked.pop((repo, digest), None)
+        self._forget(repo, digest)
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await self.remote.delete_tag(repo, tag)

@@ -87,7 +87,7 @@ def _upstream(cfg: Config, name: str, url: str, store: BlobStore, uploads: Uploa
                             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
                             max_connections=c.max_connections, retries=c.retries)
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
-    proxy = ProxyOrigin(remote, store, tags, cfg.cache.fill_retries)
+    proxy = ProxyOrigin(remote, store, tags, cfg.cache.fill_retries, scope=f"upstream:{name}")
     return Upstream(name, origin_url, Registry(proxy, uploads, cfg.limits.max_manifest_bytes))
 
 

@@ -26,6 +26,9 @@ CREATE INDEX IF NOT EXISTS blobs_lru ON blobs(last_access);
 CREATE TABLE IF NOT EXISTS seen (digest TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('bytes', 0);
+CREATE TABLE IF NOT EXISTS links (repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+                                  PRIMARY KEY (repo, digest));
+CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest);
 CREATE TABLE IF NOT EXISTS pinned_repos (repo TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pinned_blobs (digest TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (digest, repo));
 """
@@ -75,10 +78,25 @@ class Index:
                 self.db.execute("UPDATE counters SET value = value + ? WHERE name='bytes'", (size,))
 
     @_locked
+    def link(self, repo: str, digest: str, size: int) -> None:
+        """Remember that the origin confirmed `repo` holds `digest` (kept while the blob is)."""
+        self.db.execute("INSERT OR IGNORE INTO links VALUES (?, ?, ?)", (repo, digest, size))
+
+    @_locked
+    def linked_size(self, repo: str, digest: str) -> int | None:
+        row = self.db.execute("SELECT size FROM links WHERE repo=? AND digest=?", (repo, digest)).fetchone()
+        return row[0] if row else None
+
+    @_locked
+    def unlink(self, repo: str, digest: str) -> None:
+        self.db.execute("DELETE FROM links WHERE repo=? AND digest=?", (repo, digest))
+
+    @_locked
     def remove(self, digest: str) -> int:
         """Forget a blob; returns the bytes it held (0 if it was not indexed)."""
         with self._tx():
             row = self.db.execute("DELETE FROM blobs WHERE digest=? RETURNING size", (digest,)).fetchone()
+            self.db.execute("DELETE FROM links WHERE digest=?", (digest,))
             if row:
                 self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (row[0],))
         return row[0] if row else 0

@@ -147,8 +147,6 @@ def test_origin_down_entirely_cached_serves_uncached_fails_fast(origin, proxy, m
     assert request(edge.url, "GET", "/readyz")[0] == 503
 
 
-@pytest.mark.xfail(strict=True, reason="which repository holds a cached blob is remembered in memory only "
-                   "(ProxyOrigin._linked): after a restart the node asks the origin again before serving")
 def test_origin_down_after_restart_cached_blob_still_serves(origin, proxy, make_edge):
     data = os.urandom(MiB)
     digest = push_blob(origin.url, "faults/downrestart", data)
