@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .nodeproc import free_port
+from .nodeproc import free_port, stop_process
 
 
 def require_distribution() -> None:
@@ -92,10 +92,4 @@ http: {{addr: "{self.hostport}"}}
         raise RuntimeError(f"docker-registry did not start: {(self.dir / 'registry.log').read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)

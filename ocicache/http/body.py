@@ -9,6 +9,7 @@ which is what waiting for writability uses. TLS transports take the streamed pat
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import AsyncIterator
@@ -19,6 +20,7 @@ from .. import rangecopy
 from ..fileio import close_soon
 
 STREAM_CHUNK = 1024 * 1024
+log = logging.getLogger("ocicache.http")
 
 
 async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
@@ -50,6 +52,15 @@ async def sendfile_range(loop: asyncio.AbstractEventLoop, sock_fd: int, file_fd:
             count -= sent
     finally:
         os.close(out)
+
+
+def _cut(request: web.Request, resp: web.StreamResponse, exc: ConnectionError) -> web.StreamResponse:
+    """The body cannot be sent whole (the client left, or a fill failed and the rest may not be
+    trusted): close the connection, so the client sees a short body, and end quietly."""
+    log.debug("cut %s %s short: %s", request.method, request.path[:200], exc)
+    if request.transport is not None:
+        request.transport.close()
+    return resp
 
 
 def _plain_socket_fd(request: web.Request) -> int | None:
@@ -84,6 +95,8 @@ async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
                     raise ConnectionAbortedError("blob file ended early; closing the connection")
                 await resp.write(chunk)
                 offset += len(chunk)
+    except ConnectionError as exc:
+        return _cut(request, resp, exc)
     finally:
         close_soon(fd)
     await resp.write_eof()
@@ -98,6 +111,8 @@ async def send_stream(request: web.Request, resp: web.StreamResponse,
         if request.method != "HEAD":
             async for chunk in chunks:
                 await resp.write(chunk)
+    except ConnectionError as exc:
+        return _cut(request, resp, exc)
     finally:
         # A client that went away leaves the stream half-read: close it now (a fill's reader
         # holds the blob's descriptor), not whenever the garbage collector gets to it.

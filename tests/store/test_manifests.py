@@ -4,16 +4,10 @@ from __future__ import annotations
 from ocicache.reference import Digest
 from ocicache.store.manifests import ManifestCache
 
+from .fakes import Clock
+
 A = Digest.from_hex("aa" * 32)
 B = Digest.from_hex("bb" * 32)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_manifest_by_digest_is_per_repository_and_expires():

@@ -8,16 +8,10 @@ from ocicache.errors import OCIError
 from ocicache.reference import Digest
 from ocicache.store.tags import TagCache
 
+from .fakes import Clock
+
 A = Digest.from_hex("aa" * 32)
 B = Digest.from_hex("bb" * 32)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Origin:
