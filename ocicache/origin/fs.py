@@ -153,8 +153,7 @@ class FilesystemOrigin:
     # ---- manifests and tags ----
     async def get_manifest(self, repo: str, digest: Digest) -> bytes:
         if _read_link(self._revision_link(repo, digest)) != digest:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
-                           detail={"name": repo, "digest": str(digest)})
+            raise layout.manifest_unknown(repo, digest)
         try:
             return self._blob_data(digest).read_bytes()
         except FileNotFoundError:
@@ -175,15 +174,13 @@ class FilesystemOrigin:
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
         digest = _read_link(self._tag_dir(repo, tag) / "current" / "link")
         if digest is None:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
-                           detail={"name": repo, "tag": tag})
+            raise layout.tag_unknown(repo, tag)
         return digest
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
         link = self._revision_link(repo, digest)
         if _read_link(link) != digest:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
-                           detail={"name": repo, "digest": str(digest)})
+            raise layout.manifest_unknown(repo, digest)
         for tag in await self._tags(repo):
             if _read_link(self._tag_dir(repo, tag) / "current" / "link") == digest:
                 shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)

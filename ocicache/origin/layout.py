@@ -63,3 +63,21 @@ def parse_link(data: bytes | None) -> Digest | None:
         return Digest.parse(data.decode("ascii", "replace").strip())
     except OCIError:
         return None
+
+
+def manifest_unknown(repo: str, digest: Digest) -> "OCIError":
+    """The error for a revision a repository does not hold (every storing origin raises it)."""
+    from .. import errors
+    from ..errors import OCIError
+
+    return OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
+                    detail={"name": repo, "digest": str(digest)})
+
+
+def tag_unknown(repo: str, tag: str) -> "OCIError":
+    """The error for a tag a repository does not have."""
+    from .. import errors
+    from ..errors import OCIError
+
+    return OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
+                    detail={"name": repo, "tag": tag})

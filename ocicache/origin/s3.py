@@ -86,8 +86,7 @@ class S3Origin:
     # ---- manifests and tags ----
     async def get_manifest(self, repo: str, digest: Digest) -> bytes:
         if await self._link(layout.revision_link(repo, digest)) != digest:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
-                           detail={"name": repo, "digest": str(digest)})
+            raise layout.manifest_unknown(repo, digest)
         try:
             return await self.s3.get(self.key(layout.blob_data(digest)), f"reading manifest {digest}")
         except Missing:
@@ -104,15 +103,13 @@ class S3Origin:
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
         digest = await self._link(layout.tag_current_link(repo, tag))
         if digest is None:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
-                           detail={"name": repo, "tag": tag})
+            raise layout.tag_unknown(repo, tag)
         return digest
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
         relative = layout.revision_link(repo, digest)
         if await self._link(relative) != digest:
-            raise OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
-                           detail={"name": repo, "digest": str(digest)})
+            raise layout.manifest_unknown(repo, digest)
         for tag in await self._tags(repo):
             if await self._link(layout.tag_current_link(repo, tag)) == digest:
                 await self.s3.delete_prefix(self.key(f"{layout.tags_dir(repo)}/{tag}/"), f"deleting tag {tag}")
