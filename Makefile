@@ -5,7 +5,9 @@ DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:5000
 # Debian packages the tests drive (real clients and the reference registry).
 APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-light \
-	systemd pdns-server pdns-backend-geoip dnsutils
+	systemd pdns-server pdns-backend-geoip dnsutils docker.io uuid-runtime iproute2
+# Ceph's S3 gateway (a throwaway single-node cluster per test session); no recommends (no mgr).
+APT_PACKAGES_NO_RECOMMENDS := ceph-mon ceph-osd radosgw
 PYTEST_ARGS ?=
 BENCH_LOAD_ARGS ?=
 
@@ -26,13 +28,15 @@ run: venv
 ## Install what the tests need (Debian packages when root), then run the whole suite.
 system-deps:
 	@missing=""; for c in skopeo podman buildah containerd docker-registry curl wrk nginx \
-	    systemd-analyze pdns_server dig; do \
+	    systemd-analyze pdns_server dig dockerd uuidgen ip ceph-mon ceph-osd radosgw monmaptool; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-geoip"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(APT_PACKAGES_NO_RECOMMENDS) >/dev/null; \
 	  else echo "warning: missing$$missing (run as root to install them; tests that need them fail in CI)"; fi; \
 	fi
 
