@@ -31,8 +31,8 @@ def node(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def moto():
-    """A moto S3 server (real HTTP, driven through boto3) for the whole test session."""
+def s3server():
+    """The suite's S3 server (real HTTP, driven through boto3) for the whole test session."""
     from .motoserver import MotoServer
 
     server = MotoServer().start()
@@ -40,8 +40,8 @@ def moto():
     server.stop()
 
 
-def s3_overrides(moto, data_dir, bucket: str | None = None) -> dict:
-    """Config overrides for a node whose origin is a fresh bucket on the moto server."""
-    return {"storage": {"data_dir": str(data_dir), "origin": f"s3://{bucket or moto.new_bucket()}/registry"},
-            "s3": {"endpoint_url": moto.url, "access_key_id": "testing", "secret_access_key": "testing",
+def s3_overrides(s3server, data_dir, bucket: str | None = None) -> dict:
+    """Config overrides for a node whose origin is a fresh bucket on the suite's S3 server."""
+    return {"storage": {"data_dir": str(data_dir), "origin": f"s3://{bucket or s3server.new_bucket()}/registry"},
+            "s3": {"endpoint_url": s3server.url, "access_key_id": "testing", "secret_access_key": "testing",
                    "region": "us-east-1", "part_bytes": 5 * 1024 * 1024}}

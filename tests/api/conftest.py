@@ -1,5 +1,5 @@
 """Every API test runs against each origin that stores content: the local directory (the
-embedded default) and S3 (moto in server mode), the latter behind the edge cache and with
+embedded default) and S3 (the suite's S3 server, tests/conftest.py `s3server`), the latter behind the edge cache and with
 write-through uploads."""
 from __future__ import annotations
 
@@ -14,4 +14,4 @@ from ..conftest import s3_overrides
 def cfg(request, tmp_path):
     if request.param == "fs":
         return config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")}})
-    return config.load(env={}, overrides=s3_overrides(request.getfixturevalue("moto"), tmp_path / "data"))
+    return config.load(env={}, overrides=s3_overrides(request.getfixturevalue("s3server"), tmp_path / "data"))

@@ -64,9 +64,9 @@ def pushed_node(request, tmp_path):
     if request.param == "file":
         node = NodeProcess(tmp_path / "node")
     else:
-        moto = request.getfixturevalue("moto")
-        node = NodeProcess(tmp_path / "node", "--origin", f"s3://{moto.new_bucket()}/kill",
-                           env={**moto.env, "OCICACHE_S3_PART_BYTES": str(5 * MiB)})
+        s3server = request.getfixturevalue("s3server")
+        node = NodeProcess(tmp_path / "node", "--origin", f"s3://{s3server.new_bucket()}/kill",
+                           env={**s3server.env, "OCICACHE_S3_PART_BYTES": str(5 * MiB)})
     node.start()
     yield request.param, node
     node.stop()

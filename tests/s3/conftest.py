@@ -1,4 +1,4 @@
-"""A fleet sharing one bucket on a real S3 endpoint (moto in server mode)."""
+"""A fleet sharing one bucket on a real S3 endpoint (the suite's S3 server)."""
 from __future__ import annotations
 
 import pytest
@@ -9,18 +9,18 @@ FLEET_ENV = {"OCICACHE_CACHE_TAG_TTL": "1", "OCICACHE_S3_PART_BYTES": str(5 * 10
 
 
 @pytest.fixture
-def bucket(moto):
-    return moto.new_bucket()
+def bucket(s3server):
+    return s3server.new_bucket()
 
 
 @pytest.fixture
-def fleet(tmp_path, moto, bucket):
+def fleet(tmp_path, s3server, bucket):
     """fleet(n) -> n started nodes whose origin is s3://<bucket>/fleet."""
     started: list[NodeProcess] = []
 
     def make(count: int = 2) -> list[NodeProcess]:
         nodes = [NodeProcess(tmp_path / f"node{len(started) + i}", "--origin", f"s3://{bucket}/fleet",
-                             env={**moto.env, **FLEET_ENV}) for i in range(count)]
+                             env={**s3server.env, **FLEET_ENV}) for i in range(count)]
         for node in nodes:
             node.start()
             started.append(node)
@@ -31,10 +31,10 @@ def fleet(tmp_path, moto, bucket):
         node.stop()
 
 
-def bucket_keys(moto, bucket: str) -> list[str]:
-    pages = moto.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+def bucket_keys(s3server, bucket: str) -> list[str]:
+    pages = s3server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-def pending_multipart(moto, bucket: str) -> list[str]:
-    return [u["Key"] for u in moto.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+def pending_multipart(s3server, bucket: str) -> list[str]:
+    return [u["Key"] for u in s3server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]

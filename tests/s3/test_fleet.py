@@ -36,13 +36,13 @@ def images(tmp_path_factory):
     return out, dict(line.split() for line in (out / "digests.txt").read_text().splitlines())
 
 
-def test_push_through_a_pull_through_b(fleet, images, moto, bucket):
+def test_push_through_a_pull_through_b(fleet, images, s3server, bucket):
     a, b = fleet(2)
     layouts, want = images
     pushed = skopeo("copy", "--dest-tls-verify=false", f"oci:{layouts}/multilayer:latest",
                     f"docker://{a.hostport}/team/app:v1")
     assert pushed.returncode == 0, pushed.stderr
-    assert any(k.endswith("/_manifests/tags/v1/current/link") for k in bucket_keys(moto, bucket))
+    assert any(k.endswith("/_manifests/tags/v1/current/link") for k in bucket_keys(s3server, bucket))
     digest = want["multilayer"]
     back = skopeo("copy", "--src-tls-verify=false", f"docker://{b.hostport}/team/app@{digest}",
                   f"oci:{layouts}/back:latest")
@@ -55,7 +55,7 @@ def test_push_through_a_pull_through_b(fleet, images, moto, bucket):
     import time
     time.sleep(1.2)
     assert raw_digest(f"docker://{b.hostport}/team/app:v1") == want["small"]
-    assert pending_multipart(moto, bucket) == []
+    assert pending_multipart(s3server, bucket) == []
 
 
 def chunked_upload(nodes, repo: str, data: bytes, chunk: int) -> tuple[int, bytes]:
@@ -74,15 +74,15 @@ def chunked_upload(nodes, repo: str, data: bytes, chunk: int) -> tuple[int, byte
     return status, body
 
 
-def test_chunked_upload_alternating_between_nodes(fleet, moto, bucket):
+def test_chunked_upload_alternating_between_nodes(fleet, s3server, bucket):
     nodes = fleet(3)
     data = os.urandom(13 * MiB + 77)
     status, body = chunked_upload(nodes, "team/alt", data, 3 * MiB)
     assert status == 201, body
     for node in nodes:
         assert request(node.url, "GET", f"/v2/team/alt/blobs/{sha(data)}")[2] == data
-    assert pending_multipart(moto, bucket) == []
-    assert not [k for k in bucket_keys(moto, bucket) if "/_uploads/" in k]
+    assert pending_multipart(s3server, bucket) == []
+    assert not [k for k in bucket_keys(s3server, bucket) if "/_uploads/" in k]
 
 
 def test_node_killed_mid_upload_resumes_after_restart(fleet):
@@ -105,23 +105,23 @@ def test_node_killed_mid_upload_resumes_after_restart(fleet):
     assert request(a.url, "GET", f"/v2/team/kill/blobs/{sha(data)}")[2] == data
 
 
-def test_digest_mismatch_leaves_no_object_and_no_multipart(fleet, moto, bucket):
+def test_digest_mismatch_leaves_no_object_and_no_multipart(fleet, s3server, bucket):
     a, b = fleet(2)
     data = os.urandom(11 * MiB)
     status, headers, _ = request(a.url, "POST", "/v2/team/bad/blobs/uploads/")
     location = headers["Location"]
     assert request(b.url, "PATCH", location, data, {"Content-Range": f"0-{len(data) - 1}"})[0] == 202
-    assert pending_multipart(moto, bucket) != []          # parts went out while the client sent
+    assert pending_multipart(s3server, bucket) != []          # parts went out while the client sent
     wrong = sha(b"something else")
     status, _, body = request(a.url, "PUT", f"{location}?digest={wrong}")
     assert status == 400 and b"DIGEST_INVALID" in body
-    assert pending_multipart(moto, bucket) == []
-    keys = bucket_keys(moto, bucket)
+    assert pending_multipart(s3server, bucket) == []
+    keys = bucket_keys(s3server, bucket)
     assert not [k for k in keys if "/blobs/" in k or "/_uploads/" in k], keys
     # monolithic push with a wrong digest: same
     status, _, _ = request(a.url, "POST", f"/v2/team/bad/blobs/uploads/?digest={wrong}", data)
     assert status == 400
-    assert pending_multipart(moto, bucket) == [] and not [k for k in bucket_keys(moto, bucket) if "/blobs/" in k]
+    assert pending_multipart(s3server, bucket) == [] and not [k for k in bucket_keys(s3server, bucket) if "/blobs/" in k]
 
 
 def test_pushing_node_keeps_what_it_pushed(fleet):
@@ -140,24 +140,24 @@ def test_pushing_node_keeps_what_it_pushed(fleet):
         assert not list((node.data_dir / "cache" / "partial").glob("upload-*"))
 
 
-def test_abandoned_upload_expires_and_its_multipart_is_aborted(tmp_path, moto, bucket):
+def test_abandoned_upload_expires_and_its_multipart_is_aborted(tmp_path, s3server, bucket):
     from ..nodeproc import NodeProcess
 
     node = NodeProcess(tmp_path / "idle", "--origin", f"s3://{bucket}/fleet",
-                       env={**moto.env, "OCICACHE_S3_PART_BYTES": str(5 * MiB),
+                       env={**s3server.env, "OCICACHE_S3_PART_BYTES": str(5 * MiB),
                             "OCICACHE_LIMITS_UPLOAD_IDLE_TIMEOUT": "2"})
     node.start()
     try:
         status, headers, _ = request(node.url, "POST", "/v2/team/idle/blobs/uploads/")
         location = headers["Location"]
         assert request(node.url, "PATCH", location, os.urandom(6 * MiB), {"Content-Range": f"0-{6 * MiB - 1}"})[0] == 202
-        assert pending_multipart(moto, bucket) != []
+        assert pending_multipart(s3server, bucket) != []
         import time
         deadline = time.monotonic() + 15
-        while pending_multipart(moto, bucket) and time.monotonic() < deadline:
+        while pending_multipart(s3server, bucket) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert pending_multipart(moto, bucket) == []
-        assert not [k for k in bucket_keys(moto, bucket) if "/_uploads/" in k]
+        assert pending_multipart(s3server, bucket) == []
+        assert not [k for k in bucket_keys(s3server, bucket) if "/_uploads/" in k]
         assert request(node.url, "GET", location)[0] == 404
     finally:
         node.stop()

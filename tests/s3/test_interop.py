@@ -17,7 +17,7 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 @pytest.fixture
-def distribution(tmp_path, moto, bucket):
+def distribution(tmp_path, s3server, bucket):
     if shutil.which("docker-registry") is None:
         if IN_CI:
             pytest.fail("docker-registry (Debian package) is not installed")
@@ -31,7 +31,7 @@ storage:
     accesskey: testing
     secretkey: testing
     region: us-east-1
-    regionendpoint: {moto.url}
+    regionendpoint: {s3server.url}
     bucket: {bucket}
     rootdirectory: /fleet
     forcepathstyle: true
