@@ -1,19 +1,23 @@
-"""An origin node, a fault proxy in front of it, and edge nodes reading through the proxy."""
+"""An origin (an ocicache node, or CNCF distribution), a fault proxy in front of it, and edge
+nodes reading through the proxy. Every test using `origin` runs against both kinds; a test
+that needs an ocicache-only feature of the origin says `@ocicache_origin_only` and why."""
 from __future__ import annotations
 
 import pytest
 
 from ..faultproxy import FaultProxy
 from ..nodeproc import NodeProcess
+from .origins import KINDS, Origin
 
 EDGE_ENV = {"OCICACHE_CACHE_TAG_TTL": "1", "OCICACHE_CACHE_STALE_IF_ERROR": "2",
             "OCICACHE_CACHE_NEGATIVE_TTL": "0.5"}
 
+ocicache_origin_only = pytest.mark.parametrize("origin", ["ocicache"], indirect=True)
 
-@pytest.fixture(scope="module")
-def origin(tmp_path_factory):
-    node = NodeProcess(tmp_path_factory.mktemp("origin") / "node")
-    node.start()
+
+@pytest.fixture(scope="module", params=KINDS)
+def origin(request, tmp_path_factory):
+    node = Origin(request.param, tmp_path_factory.mktemp(f"origin-{request.param}"))
     yield node
     node.stop()
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from ..ocisync import push_blob, request
+from ..ocisync import request
+from .origins import push_blob
 
 MiB = 1024 * 1024
 

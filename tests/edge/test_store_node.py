@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 
-from ..ocisync import push_blob, request
+from ..ocisync import request
+from .origins import push_blob
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -6,7 +6,8 @@ import json
 import os
 import time
 
-from ..ocisync import push_image, request
+from ..ocisync import request
+from .origins import push_image
 
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
 

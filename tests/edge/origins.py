@@ -1,0 +1,82 @@
+"""The two kinds of origin an edge is tested against, and pushing content into either over HTTP.
+
+- `ocicache`: another ocicache node (file:// origin of its own).
+- `distribution`: CNCF distribution (Debian's `docker-registry` 2.8, filesystem driver,
+  `storage.delete.enabled: true`), so a bug shared by both ends of ocicache cannot pass unseen.
+
+Pushes use the two-step upload (POST, then PUT ?digest=), which both accept (distribution 2.8
+takes no monolithic POST). `headers` carries an Authorization for a registry with auth on.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..distribution import Distribution
+from ..nodeproc import NodeProcess
+from ..ocisync import OCI_MANIFEST, request, sha
+
+KINDS = ["ocicache", "distribution"]
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+class Origin:
+    """A started origin of `kind` in `state_dir`: `.url`, `.kind`, `.stop()`."""
+
+    def __init__(self, kind: str, state_dir: Path) -> None:
+        self.kind = kind
+        if kind == "ocicache":
+            self._proc = NodeProcess(state_dir / "node")
+        elif kind == "distribution":
+            self._proc = Distribution(state_dir / "registry")
+        else:
+            raise ValueError(f"unknown origin kind {kind!r}")
+        self._proc.start()
+
+    @property
+    def url(self) -> str:
+        return self._proc.url
+
+    def stop(self) -> None:
+        self._proc.stop()
+
+
+def push_blob(url: str, repo: str, data: bytes, headers: dict | None = None) -> str:
+    """POST an upload, PUT the bytes with ?digest=; the blob's digest."""
+    status, got, body = request(url, "POST", f"/v2/{repo}/blobs/uploads/", headers=headers)
+    assert status == 202, (status, body)
+    location = urlsplit(got["Location"])
+    path = location.path + ("?" + location.query if location.query else "")
+    digest = sha(data)
+    status, _, body = request(url, "PUT", f"{path}{'&' if location.query else '?'}digest={digest}", data,
+                              {"Content-Type": "application/octet-stream", **(headers or {})})
+    assert status == 201, (status, body)
+    return digest
+
+
+def put_manifest(url: str, repo: str, reference: str, manifest: dict, headers: dict | None = None) -> str:
+    data = json.dumps(manifest).encode()
+    status, _, body = request(url, "PUT", f"/v2/{repo}/manifests/{reference}", data,
+                              {"Content-Type": manifest["mediaType"], **(headers or {})})
+    assert status == 201, (status, body)
+    return sha(data)
+
+
+def push_image(url: str, repo: str, tag: str, *layers: bytes, headers: dict | None = None) -> str:
+    """An OCI image of these layers, tagged; its manifest digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha(layer) for layer in layers]}}).encode()
+    manifest = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": push_blob(url, repo, config, headers), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": push_blob(url, repo, layer, headers), "size": len(layer)} for layer in layers]}
+    return put_manifest(url, repo, tag, manifest, headers)
+
+
+def delete_manifest(url: str, repo: str, digest: str) -> None:
+    """Delete a revision at the origin (both kinds drop every tag pointing at it)."""
+    status, _, body = request(url, "DELETE", f"/v2/{repo}/manifests/{digest}")
+    assert status == 202, (status, body)
