@@ -107,6 +107,11 @@ class LimitsConfig:
     """Seconds a connection may stay idle, or take to send a request's headers (slowloris)."""
     body_timeout: float = 60.0
     """Seconds a request body may go without sending a byte before the request is dropped."""
+    body_min_rate: int = 16384
+    """Bytes per second a request body must average after `body_grace`: a body of N bytes has
+    body_grace + N / body_min_rate seconds in all, then 408 and the connection is closed; 0: no deadline."""
+    body_grace: float = 30.0
+    """Seconds a request body may take before body_min_rate applies."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,14 @@ class RateLimitConfig:
     per_identity_burst: int = 1000
     """...and how many it may send at once."""
     auth_failures_per_minute: float = 30.0
-    """Failed logins one client IP may make per minute (a burst of as many) before 429."""
+    """Failed logins one client IP may make per minute (a burst of as many) before 429; the
+    attempt is counted before the password is checked, and shared by the node's workers."""
+    auth_failures_per_user_per_minute: float = 60.0
+    """Failed logins per minute for one user name, from any address, before 429."""
+    login_checks: int = 2
+    """Password (bcrypt) checks running at once, per worker process; more wait their turn."""
+    login_checks_per_ip: int = 1
+    """Password checks one client IP may have running at once, per worker process."""
     trusted_proxies: tuple[str, ...] = ()
     """Peers (IPs or CIDRs) whose X-Forwarded-For names the client; others' is ignored."""
 
@@ -340,10 +352,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError("[limits] max_blob_bytes must be 0 (no limit) or more; max_uploads_per_client 1 or more")
     if min(cfg.limits.upload_idle_timeout, cfg.limits.idle_timeout, cfg.limits.body_timeout) <= 0:
         raise ConfigError("[limits] upload_idle_timeout, idle_timeout and body_timeout must be positive")
+    if cfg.limits.body_min_rate < 0 or cfg.limits.body_grace <= 0:
+        raise ConfigError("[limits] body_min_rate must be 0 (no deadline) or more bytes/s; body_grace positive")
     if min(cfg.limits.max_url_bytes, cfg.limits.max_header_bytes) < 1024 or cfg.limits.max_headers < 16:
         raise ConfigError("[limits] max_url_bytes and max_header_bytes must be at least 1024, max_headers 16")
     if cfg.ratelimit.enabled.lower() not in ("auto", "true", "false", "1", "0", "yes", "no", "on", "off"):
         raise ConfigError(f"[ratelimit] enabled: {cfg.ratelimit.enabled!r}: use auto, true or false")
+    rl = cfg.ratelimit
+    if min(rl.auth_failures_per_minute, rl.auth_failures_per_user_per_minute) < 1:
+        raise ConfigError("[ratelimit] auth_failures_per_minute and auth_failures_per_user_per_minute: 1 or more")
+    if min(rl.login_checks, rl.login_checks_per_ip) < 1:
+        raise ConfigError("[ratelimit] login_checks and login_checks_per_ip: 1 or more")
     if bool(cfg.tls.cert) != bool(cfg.tls.key):
         raise ConfigError("[tls] cert and key: set both (HTTPS) or neither (plain HTTP)")
     validate_ops(cfg)

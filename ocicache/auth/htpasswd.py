@@ -1,8 +1,8 @@
 """Basic-auth users from an htpasswd file of bcrypt hashes (`htpasswd -B`).
 
 Only bcrypt (`$2y$`, `$2b$`, `$2a$`) is accepted: the file is refused at start if a line
-holds a plain, crypt, MD5 or SHA1 hash. Checks run off the event loop; an unknown user
-costs a bcrypt check too, so timing does not tell which users exist. A successful check is
+holds a plain, crypt, MD5 or SHA1 hash. Checks run off the event loop (on the threads the
+caller gives, see checkslots.py); an unknown user costs a bcrypt check too, so timing does not tell which users exist. A successful check is
 remembered for a minute under an HMAC of the credentials (a client sending Basic on every
 request costs one bcrypt a minute, not one a request). The file is re-read when it changes.
 """
@@ -16,6 +16,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import bcrypt
 
@@ -24,6 +25,7 @@ BCRYPT_PREFIXES = (b"$2y$", b"$2b$", b"$2a$")
 REMEMBER_S = 60.0
 REMEMBER_MAX = 10000
 RECHECK_FILE_S = 5.0
+Runner = Callable[..., Awaitable[bool]]
 
 
 class HtpasswdError(ValueError):
@@ -61,6 +63,7 @@ class Htpasswd:
         self._key = secrets.token_bytes(32)
         self._remembered: dict[bytes, float] = {}
         self._dummy: bytes | None = None
+        self._pending: dict[bytes, asyncio.Future[bool]] = {}
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -101,18 +104,50 @@ class Htpasswd:
             ok = False
         return ok and hashed is not None
 
-    async def verify(self, user: str, password: str) -> bool:
+    def _mac(self, user: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{user}\0{password}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+    def remembered(self, user: str, password: str) -> bool:
+        """True when these exact credentials passed a check within the last minute (no bcrypt)."""
         self._reload_if_changed()
-        mac = hmac.new(self._key, f"{user}\0{password}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-        now = time.monotonic()
-        if self._remembered.get(mac, 0.0) > now:
-            return True
-        hashed = self.users.get(user)
-        ok = await asyncio.get_running_loop().run_in_executor(None, self._check, hashed, password)
+        return self._remembered.get(self._mac(user, password), 0.0) > time.monotonic()
+
+    async def verify(self, user: str, password: str, run: Runner | None = None) -> bool:
+        """Check the password; `run(fn, *args)` runs the bcrypt call (default: the loop's executor).
+        Requests with the same credentials at once share one check."""
+        self._reload_if_changed()
+        mac = self._mac(user, password)
+        while True:
+            if self._remembered.get(mac, 0.0) > time.monotonic():
+                return True
+            pending = self._pending.get(mac)
+            if pending is None:
+                break
+            await asyncio.wait([pending])
+            if not pending.cancelled() and pending.exception() is None:
+                return pending.result()
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[mac] = fut
+        try:
+            ok = await (run or _in_executor)(self._check, self.users.get(user), password)
+            fut.set_result(ok)
+        except BaseException:
+            fut.cancel()  # those waiting for this check run their own
+            raise
+        finally:
+            self._pending.pop(mac, None)
         if ok:
-            if len(self._remembered) >= REMEMBER_MAX:
-                self._remembered = {k: t for k, t in self._remembered.items() if t > now}
-                if len(self._remembered) >= REMEMBER_MAX:
-                    self._remembered.clear()
-            self._remembered[mac] = now + REMEMBER_S
+            self._remember(mac)
         return ok
+
+    def _remember(self, mac: bytes) -> None:
+        now = time.monotonic()
+        if len(self._remembered) >= REMEMBER_MAX:
+            self._remembered = {k: t for k, t in self._remembered.items() if t > now}
+            if len(self._remembered) >= REMEMBER_MAX:
+                self._remembered.clear()
+        self._remembered[mac] = now + REMEMBER_S
+
+
+async def _in_executor(fn: Callable[..., bool], *args) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

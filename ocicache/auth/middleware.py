@@ -24,6 +24,7 @@ from ..errors import OCIError
 from .acl import Acl
 from .guard import GATE, PRINCIPAL, Gate, Principal
 from .htpasswd import Htpasswd
+from .login import Logins
 from .ratelimit import TokenBuckets, client_ip, too_many
 from .scope import PULL, PUSH, Access, format_scope
 from .tokens import TokenError, TokenService
@@ -52,7 +53,7 @@ class Authenticator(Gate):
         self.realm, self.service = auth.realm, auth.service
         self.trusted = trusted
         limits = cfg.ratelimit
-        self.failures = TokenBuckets(limits.auth_failures_per_minute / 60.0, limits.auth_failures_per_minute)
+        self.logins = Logins(self.htpasswd, cfg)  # failed-login budget and bounded bcrypt: login.py
         self.per_identity = (TokenBuckets(limits.per_identity_rate, limits.per_identity_burst)
                              if cfg.ratelimit_enabled else None)
 
@@ -104,16 +105,9 @@ class Authenticator(Gate):
 
     async def login(self, request: web.Request, user: str, password: str) -> str | None:
         """The user when the password is right; None when not. Failed logins are limited per
-        client IP: past the limit even the right password waits (429)."""
-        ip = client_ip(request, self.trusted)
-        wait = self.failures.wait(ip)
-        if wait:
-            raise too_many(f"client {ip} after failed logins", wait)
-        if user and self.htpasswd is not None and await self.htpasswd.verify(user, password):
-            return user
-        self.failures.take(ip)
-        log.info("failed login from %s", ip)
-        return None
+        client IP and per user name, counted before the check: past the limit even the right
+        password waits (429)."""
+        return await self.logins.login(client_ip(request, self.trusted), user, password)
 
     def limit_identity(self, principal: Principal) -> None:
         if self.per_identity is not None and principal.user is not None:

@@ -55,6 +55,11 @@ class TokenBuckets:
             self._state.popitem(last=False)
         return 0.0
 
+    def give(self, key: str, now: float | None = None) -> None:
+        """Give a token back (never above the burst)."""
+        now = time.monotonic() if now is None else now
+        self._state[key] = (min(self.burst, self._level(key, now) + 1), now)
+
 
 def too_many(what: str, wait: float) -> OCIError:
     seconds = max(1, math.ceil(wait))

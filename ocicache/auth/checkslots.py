@@ -1,0 +1,94 @@
+"""How many password checks run at once: at most `total` in this worker process, at most
+`per_ip` for one client IP, on threads of their own (not the pool file I/O uses).
+
+Requests beyond that wait their turn, served round-robin over client IPs: an address with
+thirty guesses queued delays another address's login by at most one check per address
+ahead of it, never by its whole queue. A request that waits longer than `max_wait` seconds
+gets TimeoutError (the caller answers 429 and gives the reservation back).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+MAX_WAIT_S = 20.0
+
+
+class CheckSlots:
+    def __init__(self, total: int, per_ip: int, max_wait: float = MAX_WAIT_S) -> None:
+        self.total, self.per_ip, self.max_wait = total, per_ip, max_wait
+        self.running = 0
+        self.by_ip: dict[str, int] = {}
+        self.waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _free_for(self, ip: str) -> bool:
+        return self.running < self.total and self.by_ip.get(ip, 0) < self.per_ip
+
+    def _start(self, ip: str) -> None:
+        self.running += 1
+        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+
+    def _release(self, ip: str) -> None:
+        self.running -= 1
+        left = self.by_ip.get(ip, 1) - 1
+        if left:
+            self.by_ip[ip] = left
+        else:
+            self.by_ip.pop(ip, None)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand free slots to waiting requests, one address after another."""
+        progress = True
+        while progress and self.running < self.total and self.waiting:
+            progress = False
+            for ip in list(self.waiting):
+                queue = self.waiting[ip]
+                while queue and queue[0].done():  # cancelled while waiting
+                    queue.popleft()
+                if not queue:
+                    del self.waiting[ip]
+                    continue
+                if not self._free_for(ip):
+                    continue
+                self._start(ip)
+                queue.popleft().set_result(None)
+                self.waiting.move_to_end(ip)  # the next free slot goes to another address first
+                progress = True
+                if self.running >= self.total:
+                    return
+
+    async def _acquire(self, ip: str) -> None:
+        if self._free_for(ip) and ip not in self.waiting:
+            self._start(ip)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(ip, deque()).append(fut)
+        try:
+            async with asyncio.timeout(self.max_wait):
+                await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._release(ip)  # granted just as the wait ended
+            else:
+                fut.cancel()
+                self._dispatch()
+            raise
+
+    async def run(self, ip: str, fn: Callable[..., T], *args) -> T:
+        """fn(*args) on a check thread, once a slot for `ip` is free. The slot is held until the
+        thread is done, even when the request is cancelled meanwhile (its check still runs)."""
+        await self._acquire(ip)
+        try:
+            if self._pool is None:  # made in the worker process: threads do not survive fork
+                self._pool = ThreadPoolExecutor(max_workers=self.total, thread_name_prefix="login-check")
+            fut = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BaseException:
+            self._release(ip)
+            raise
+        fut.add_done_callback(lambda _: self._release(ip))
+        return await asyncio.shield(fut)
