@@ -64,7 +64,11 @@ class Authenticator(Gate):
         host = request.host if _HOST_RE.fullmatch(request.host or "") else "localhost"
         return f"{request.scheme}://{host}/token"
 
-    def challenge(self, request: web.Request, access: Access | None = None, error: str | None = None) -> str:
+    def login_host(self, request: web.Request) -> str:
+        return request.host if _HOST_RE.fullmatch(request.host or "") else "<this registry>"
+
+    def challenge(self, request: web.Request, access: Access | None = None, error: str | None = None,
+                  description: str | None = None) -> str:
         if self.tokens is None:
             return f'Basic realm="{self.service}"'
         parts = [f'realm="{self.realm_for(request)}"', f'service="{self.service}"']
@@ -73,6 +77,8 @@ class Authenticator(Gate):
             parts.append(f'scope="{access.type}:{access.name}:{actions}"')
         if error:
             parts.append(f'error="{error}"')
+        if error and description:  # Docker prints this, not the body, for a 401 with an error
+            parts.append('error_description="{}"'.format(description.replace('"', "'").replace("\\", "/")))
         return "Bearer " + ",".join(parts)
 
     def unauthorized(self, request: web.Request, message: str, access: Access | None = None,
@@ -80,7 +86,7 @@ class Authenticator(Gate):
         detail = None if access is None else [{"Type": access.type, "Name": access.name,
                                                "Action": access.action}]
         return OCIError(errors.UNAUTHORIZED, message, detail=detail,
-                        headers={"WWW-Authenticate": self.challenge(request, access, error)})
+                        headers={"WWW-Authenticate": self.challenge(request, access, error, message)})
 
     # ---- who ----
     async def identify(self, request: web.Request) -> Principal:
@@ -127,14 +133,16 @@ class Authenticator(Gate):
         if self.allows(principal, access):
             return
         if principal.user is None:
-            raise self.unauthorized(request, f"authentication required to {access.action} {access.name}",
+            how = f"log in first (docker login {self.login_host(request)}) as a user who may {access.action} it"
+            raise self.unauthorized(request, f"authentication required to {access.action} {access.name}; {how}",
                                     access, "insufficient_scope" if principal.token is not None else None)
         if principal.token is not None and self.allows(Principal(principal.user, None), access):
             raise self.unauthorized(request, f"token does not grant {format_scope(access)}; fetch one that does",
                                     access, "insufficient_scope")
         headers = {"WWW-Authenticate": self.challenge(request, access, "insufficient_scope")} \
             if principal.token is not None else {}
-        raise OCIError(errors.DENIED, f"user {principal.user} may not {access.action} {access.name}",
+        raise OCIError(errors.DENIED, f"user {principal.user} may not {access.action} {access.name}; "
+                       f"ask the registry's operator for {access.action} access to it (an [[auth.acl]] rule)",
                        detail=[{"Type": access.type, "Name": access.name, "Action": access.action}],
                        headers=headers)
 

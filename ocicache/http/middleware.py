@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -18,10 +19,23 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 def error_response(exc: OCIError) -> web.Response:
     # For HEAD, aiohttp sends the Content-Length of this body but not the body itself.
     resp = web.Response(status=exc.status, body=json.dumps(exc.body()).encode(),
-                        content_type="application/json")
+                        content_type="application/json", reason=_reason(exc))
     for key, value in exc.headers.items():
         resp.headers[key] = value
     return resp
+
+
+def _reason(exc: OCIError) -> str | None:
+    """5xx: the message in the status line too. Docker prints only the status line of a 5xx
+    ("received unexpected HTTP status: 503 ..."), never its body."""
+    if exc.status < 500:
+        return None
+    text = "".join(c if " " <= c <= "~" else "?" for c in exc.message)[:400]
+    try:
+        phrase = HTTPStatus(exc.status).phrase
+    except ValueError:
+        phrase = "Error"
+    return f"{phrase} ({text})"
 
 
 @web.middleware

@@ -79,5 +79,6 @@ def tag_unknown(repo: str, tag: str) -> "OCIError":
     from .. import errors
     from ..errors import OCIError
 
-    return OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}",
+    return OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}; check the name "
+                    f"(GET /v2/{repo}/tags/list lists its tags) or push that tag first",
                     detail={"name": repo, "tag": tag})

@@ -124,7 +124,7 @@ class RegistryOrigin(ReadOnlyOrigin):
                 with metrics.ORIGIN_SECONDS.labels(method).time():
                     resp = await self._send(method, url, headers)
             except _TRANSPORT_ERRORS as exc:
-                failure = f"{method} {url} failed: {type(exc).__name__}: {exc}"
+                failure = f"{method} {url} failed: {str(exc) or type(exc).__name__}"
             else:
                 if resp.status == 429:
                     delay = _retry_after(resp.headers.get("Retry-After"))
@@ -143,7 +143,8 @@ class RegistryOrigin(ReadOnlyOrigin):
                 failure = f"{method} {url} answered {resp.status} {resp.reason}"
                 resp.release()
             if attempt >= self.retries:
-                raise self._unavailable(f"{failure} (after {attempt + 1} attempts)")
+                raise self._unavailable(f"{failure} (after {attempt + 1} attempts); check that the origin "
+                                        f"is up and reachable from this node, then retry")
             await asyncio.sleep(0.1 * 2 ** attempt)
             attempt += 1
 
@@ -306,7 +307,8 @@ class RegistryOrigin(ReadOnlyOrigin):
     def _manifest_unknown(self, repo: str, reference: str) -> OCIError:
         key = "digest" if ":" in reference else "tag"
         return OCIError(errors.MANIFEST_UNKNOWN, f"manifest {reference} is not in repository {repo} "
-                        f"at {self.label}", detail={"name": repo, key: reference})
+                        f"at {self.label}; check the name (GET /v2/{repo}/tags/list lists its tags) "
+                        f"or push it to the origin first", detail={"name": repo, key: reference})
 
     async def _get_manifest(self, repo: str, reference: str) -> bytes:
         resp = await self._request("GET", self._url(f"/v2/{repo}/manifests/{reference}"),

@@ -30,7 +30,7 @@ ROUTES = [
     ("DELETE", "/v2/team/app/blobs/uploads/" + "0" * 32, "push"),
 ]
 CHALLENGE = re.compile(r'Bearer realm="(?P<realm>[^"]+)",service="(?P<service>[^"]+)"(?:,scope="(?P<scope>[^"]+)")?'
-                       r'(?:,error="(?P<error>[^"]+)")?')
+                       r'(?:,error="(?P<error>[^"]+)")?(?:,error_description="[^"]+")?')
 
 
 def challenge(resp) -> dict:
