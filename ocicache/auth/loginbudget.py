@@ -106,7 +106,7 @@ class LoginBudget:
         if self._memory is None:
             try:
                 return self._wait(keys, self._levels(self._conn(), keys, self._clock()))
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 self._fallback(exc)
         return self._memory_wait(keys)
 
@@ -116,7 +116,7 @@ class LoginBudget:
         if self._memory is None:
             try:
                 return self._reserve_db(keys)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 self._fallback(exc)
         wait = self._memory_wait(keys)
         if not wait[0]:
@@ -158,7 +158,7 @@ class LoginBudget:
                 db.executemany("INSERT OR REPLACE INTO buckets(key, tokens, stamp) VALUES (?, ?, ?)",
                                [(key, min(self.limits[kind], level + 1), now)
                                 for (kind, key), level in zip(keys, levels)])
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._fallback(exc)
 
     def close(self) -> None:
