@@ -23,7 +23,8 @@ class TagCache:
     def __init__(self, ttl: float, stale_if_error: float, negative_ttl: float, maxsize: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self.stale_if_error, self.negative_ttl = ttl, stale_if_error, negative_ttl
-        self._entries: LRUCache[Hashable, tuple[Digest | None, float]] = LRUCache(maxsize)
+        # key -> (digest, when), or (the origin's "unknown" error, when) for a negative answer
+        self._entries: LRUCache[Hashable, tuple[Digest | OCIError, float]] = LRUCache(maxsize)
         self._clock = clock
 
     async def resolve(self, key: Hashable, fetch: Callable[[], Awaitable[Digest]]) -> Digest:
@@ -31,20 +32,19 @@ class TagCache:
         entry = self._entries.get(key)
         if entry is not None:
             digest, at = entry
-            if digest is None and now - at < self.negative_ttl:
-                raise OCIError(errors.MANIFEST_UNKNOWN, f"tag {key} is not known to the origin "
-                               f"(cached for {self.negative_ttl:g}s)")
-            if digest is not None and now - at < self.ttl:
+            if isinstance(digest, OCIError) and now - at < self.negative_ttl:
+                raise OCIError(digest.code, digest.message, detail=digest.detail)  # what the origin said
+            if isinstance(digest, Digest) and now - at < self.ttl:
                 return digest
         try:
             digest = await fetch()
         except OCIError as exc:
             if exc.code is errors.MANIFEST_UNKNOWN or exc.code is errors.NAME_UNKNOWN:
-                self._entries[key] = (None, now)
+                self._entries[key] = (OCIError(exc.code, exc.message, detail=exc.detail), now)  # no traceback kept
                 raise
-            if entry is not None and entry[0] is not None and now - entry[1] < self.ttl + self.stale_if_error:
-                log.warning("origin failed revalidating tag %s (%s); serving the cached %s", key,
-                            exc.message, entry[0])
+            if entry is not None and isinstance(entry[0], Digest) and now - entry[1] < self.ttl + self.stale_if_error:
+                log.warning("origin failed revalidating tag %s (%s); serving the cached %s",
+                            ":".join(key) if isinstance(key, tuple) else key, exc.message, entry[0])
                 return entry[0]
             raise
         self._entries[key] = (digest, now)
