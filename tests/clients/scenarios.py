@@ -1,0 +1,94 @@
+"""Building blocks of the client scenarios: images pushed once to an origin node, pulls
+checked blob by blob, what an edge fetched from its origin, and containerd's mirror requests."""
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from ..nodeproc import NodeProcess
+from .containerd import Containerd
+from .images import KiB, Layout, Shape, build
+from .registry import FillCounter
+from .skopeo import Skopeo
+from .verify import check_pulled_layout, file_sha256
+
+TAG = "v1"
+
+
+class Seeded:
+    """The generated layouts, each pushed to the origin node with skopeo the first time a test
+    asks for it (`push` tests call it first and check what it did; pull tests just need it)."""
+
+    def __init__(self, origin: NodeProcess, layouts, prefix: str = "clients") -> None:
+        self.origin, self.layouts, self.prefix = origin, layouts, prefix
+        self.skopeo = Skopeo()
+        self.pushed: dict[str, str] = {}
+
+    def layout(self, shape: str) -> Layout:
+        return self.layouts(shape)
+
+    def push(self, shape: str) -> str:
+        """The repository (on the origin) holding `shape` tagged v1; pushed on first use."""
+        if shape not in self.pushed:
+            layout = self.layout(shape)
+            repo = f"{self.prefix}/{shape}"
+            self.skopeo.copy(layout.ref, f"docker://{self.origin.hostport}/{repo}:{TAG}",
+                             all_images=len(layout.images) > 1)
+            self.pushed[shape] = repo
+        return self.pushed[shape]
+
+
+def skopeo_pull_back(skopeo: Skopeo, hostport: str, repo: str, layout: Layout, dest: Path) -> None:
+    """Copy host/repo:v1 (every platform) into an OCI layout at `dest`, check it against the
+    source layout (digest, every blob rehashed, the blob set), then delete it."""
+    try:
+        skopeo.copy(f"docker://{hostport}/{repo}:{TAG}", f"oci:{dest}:latest", all_images=len(layout.images) > 1)
+        check_pulled_layout(dest, layout)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def in_edge_cache(edge: NodeProcess, digest: str) -> bool:
+    return (edge.data_dir / "cache" / "blobs" / "sha256" / digest[7:9] / digest[7:]).exists()
+
+
+def cold_pull_through_edge(edge: NodeProcess, layout: Layout, pull) -> None:
+    """Run `pull()` through the edge and check the edge fetched each blob it did not hold yet
+    exactly once from its origin (its /metrics: fills ended ok, origin bytes fetched)."""
+    missing = {d for d in layout.blob_digests if not in_edge_cache(edge, d)}
+    sizes = {d: layout.blob_path(d).stat().st_size for d in missing}
+    counter = FillCounter(edge.url)
+    pull()
+    fills, fetched = counter.delta()
+    assert (fills, fetched) == (len(missing), sum(sizes.values())), (
+        f"{layout.shape}: the edge made {fills} origin fetches ({fetched} bytes) for {len(missing)} blobs it "
+        f"did not hold ({sum(sizes.values())} bytes); expected one fetch per blob")
+    assert all(in_edge_cache(edge, d) for d in layout.blob_digests), f"{layout.shape}: blobs missing in the edge cache"
+
+
+def check_ctr_content(daemon: Containerd, namespace: str, digests: set[str]) -> None:
+    """Every digest is in containerd's content store (namespace `namespace`) and its file
+    hashes to its name."""
+    have = daemon.content_digests(namespace)
+    assert digests <= have, f"containerd lacks {sorted(digests - have)} after the pull"
+    bad = {d: got for d in digests if (got := file_sha256(daemon.content_dir / d[7:])) != d}
+    assert not bad, f"containerd stored blobs that do not hash to their digest: {bad}"
+
+
+def unique_image(out_dir: Path) -> Layout:
+    """A tiny one-layer image no other run has (a random seed), so a client that keeps content
+    between pulls has to GET its blobs for real."""
+    return build(Shape("mirror", (48 * KiB,)), out_dir, seed=random.randrange(1 << 62))
+
+
+def check_mirror_requests(requests: list[tuple[str, str, int]], repo: str) -> None:
+    """containerd's hosts.toml mirror requests: every /v2/ one carried ?ns=docker.io, and the
+    blobs were really fetched (at least the config and the layer)."""
+    v2 = [(method, path) for method, path, _ in requests if path.startswith("/v2/")]
+    assert v2, "containerd sent no /v2/ request to the mirror (is --hosts-dir honoured?)"
+    without = [f"{m} {p}" for m, p in v2 if parse_qs(urlsplit(p).query).get("ns") != ["docker.io"]]
+    assert not without, f"mirror requests without ns=docker.io: {without}"
+    blob_gets = [p for m, p in v2 if m == "GET" and p.startswith(f"/v2/{repo}/blobs/sha256:")]
+    assert len(blob_gets) >= 2, f"expected the config and layer GETs with ns=docker.io, saw {v2}"
