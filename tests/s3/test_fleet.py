@@ -6,14 +6,13 @@ import hashlib
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from ..clients.images import write_set
 from ..ocisync import request, sha
 from .conftest import bucket_keys, pending_multipart
 
-HARNESS = Path(__file__).resolve().parents[3] / "shared" / "harness" / "clients"
 MiB = 1024 * 1024
 
 
@@ -29,11 +28,9 @@ def raw_digest(ref: str) -> str:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """OCI layouts from the shared harness: a ~6 MB one-layer image and a ~12 MB two-layer one."""
+    """Generated OCI layouts (tests/clients/images.py): a 6 MiB one-layer image and a 12 MiB two-layer one."""
     out = tmp_path_factory.mktemp("images")
-    subprocess.run(["python3", str(HARNESS / "make_images.py"), "--out", str(out), "--small-mb", "6",
-                    "--multi-mb", "12", "--multi-layers", "2"], check=True, capture_output=True)
-    return out, dict(line.split() for line in (out / "digests.txt").read_text().splitlines())
+    return out, write_set(out, small_bytes=6 * MiB, multi_bytes=12 * MiB, multi_layers=2)
 
 
 def test_push_through_a_pull_through_b(fleet, images, s3server, bucket):
