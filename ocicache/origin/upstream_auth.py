@@ -10,16 +10,22 @@
 - on 401 with `Basic` resends once with the configured credentials.
 Tokens are sent only to the upstream's own URLs: aiohttp drops `Authorization` when a redirect
 leaves the host (blob storage), so a signed storage URL never sees them.
-Failures of the token service become OCIError naming the upstream and the realm.
+Credentials go only to a trusted token service (`realm_refusal`): one on the upstream's own
+scheme, host and port, one listed for it in `[upstreams] token_realms`, or a well-known pair
+(`WELL_KNOWN_REALMS`: Docker Hub's auth.docker.io, GitLab's gitlab.com); never over plain http
+to another host. Without credentials any https realm may be asked (nothing secret is sent).
+A realm refused is a 502 naming it and the setting; token requests carrying credentials do
+not follow redirects. Failures of the token service become OCIError naming the upstream and the realm.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import logging
 import re
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import aiohttp
 import yarl
@@ -31,6 +37,38 @@ DEFAULT_TOKEN_TTL = 60.0  # the token spec's default when `expires_in` is absent
 _PARAM_RE = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 _SCOPE_RE = re.compile(r"/v2/(?P<repo>.+?)/(?:blobs|manifests|tags|referrers)(?:/|$)")
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+log = logging.getLogger("ocicache.upstream")
+
+# Registries whose token service is on another origin (upstream API host -> realm origins).
+WELL_KNOWN_REALMS: dict[str, tuple[str, ...]] = {
+    "registry-1.docker.io": ("https://auth.docker.io",),
+    "index.docker.io": ("https://auth.docker.io",),
+    "registry.gitlab.com": ("https://gitlab.com",),
+}
+
+
+def origin_of(url: yarl.URL) -> str:
+    """scheme://host:port with the port always spelled out (https://a and https://a:443 agree)."""
+    return f"{url.scheme.lower()}://{(url.host or '').lower()}:{url.port}"
+
+
+def realm_refusal(upstream: yarl.URL, realm: str, trusted: Iterable[str] = (),
+                  with_credentials: bool = True) -> str | None:
+    """Why the token service `realm` may not be asked for a token of `upstream`; None if it may."""
+    try:
+        url = yarl.URL(realm)
+    except ValueError:
+        url = yarl.URL()
+    if url.scheme not in ("http", "https") or not url.host:
+        return "is not an http(s) URL"
+    if origin_of(url) == origin_of(upstream):
+        return None
+    if url.scheme == "http" and url.host.lower() != (upstream.host or "").lower():
+        return "is plain http on another host than the upstream's: a token service there is never trusted"
+    listed = {origin_of(yarl.URL(t)) for t in (*trusted, *WELL_KNOWN_REALMS.get((upstream.host or "").lower(), ()))}
+    if origin_of(url) in listed or not with_credentials:
+        return None
+    return "is not on the upstream's own scheme, host and port, and not listed as its token service"
 
 
 def scope_of(path: str) -> str:
@@ -49,9 +87,14 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 class UpstreamAuth:
     def __init__(self, label: str, credentials: tuple[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, name: str = "", upstream_url: str = "",
+                 trusted_realms: Iterable[str] = ()) -> None:
         self.label = label  # "upstream docker.io (https://registry-1.docker.io)"
         self.credentials = credentials
+        self.name = name
+        self.upstream = yarl.URL(upstream_url) if upstream_url else None
+        self.trusted_realms = tuple(trusted_realms)
+        self._warned: set[str] = set()
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (Authorization value, expiry)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -84,7 +127,11 @@ class UpstreamAuth:
             return resp
         challenge = resp.headers.get("WWW-Authenticate", "")
         self._tokens.pop(scope, None)
-        answer = await self._answer(session, challenge, scope)
+        try:
+            answer = await self._answer(session, challenge, scope)
+        except BaseException:
+            resp.release()  # a refused realm or a failed token service: the 401's connection goes back
+            raise
         if answer is None or answer == known:
             return resp  # nothing better to offer: the caller sees the 401
         resp.release()
@@ -98,6 +145,7 @@ class UpstreamAuth:
             return self._basic_value()
         if scheme != "bearer" or not params.get("realm"):
             return None
+        self._check_realm(params["realm"])
         lock = self._locks.setdefault(scope, asyncio.Lock())
         async with lock:  # one token request per scope, however many requests met the 401
             entry = self._tokens.get(scope)
@@ -107,6 +155,23 @@ class UpstreamAuth:
             value = f"Bearer {token}"
             self._tokens[scope] = (value, self._clock() + max(1.0, ttl * 0.9))
             return value
+
+    def _check_realm(self, realm: str) -> None:
+        if self.upstream is None:
+            return
+        why = realm_refusal(self.upstream, realm, self.trusted_realms, self.credentials is not None)
+        if why is None:
+            return
+        shown = realm[:300]
+        url = yarl.URL(shown) if why != "is not an http(s) URL" else None
+        origin = f"{url.scheme}://{url.authority}" if url is not None else shown
+        message = (f"{self.label} sent clients to the token service {shown}, which {why}; the node did not "
+                   f"ask it (nor send it the credentials configured). If it is this upstream's real token "
+                   f"service, list it: [upstreams] token_realms = {{\"{self.name}\" = [\"{origin}\"]}}")
+        if origin not in self._warned:
+            self._warned.add(origin)
+            log.warning("%s", message)
+        raise OCIError(errors.UNAVAILABLE, message, status=502, detail={"realm": shown})
 
     async def _fetch_token(self, session: aiohttp.ClientSession, params: dict[str, str],
                            scope: str) -> tuple[str, float]:
@@ -118,7 +183,8 @@ class UpstreamAuth:
         if basic is not None:
             headers["Authorization"] = basic
         try:
-            async with session.get(yarl.URL(realm).update_query(query), headers=headers) as resp:
+            async with session.get(yarl.URL(realm).update_query(query), headers=headers,
+                                   allow_redirects=basic is None) as resp:
                 if resp.status in (401, 403):
                     raise self._refused(realm, resp.status)
                 if resp.status != 200:
