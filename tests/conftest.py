@@ -1,6 +1,8 @@
 """Shared fixtures: the app built by the same factory the CLI uses, and real node processes."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ocicache import config
@@ -30,9 +32,28 @@ def node(tmp_path):
     proc.stop()
 
 
+IN_CI = os.environ.get("CI") == "true"
+
+
 @pytest.fixture(scope="session")
 def s3server():
-    """The suite's S3 server (real HTTP, driven through boto3) for the whole test session."""
+    """The suite's S3 for the whole session: Ceph's RADOS Gateway on a throwaway single-node
+    cluster (tests/rgw.py). Missing Ceph programs fail the run in CI and skip elsewhere."""
+    from .rgw import RGWServer, missing_binaries
+
+    if missing := missing_binaries():
+        why = f"Ceph RGW programs not installed ({', '.join(missing)}): apt-get install ceph-mon ceph-osd radosgw"
+        if IN_CI:
+            pytest.fail(why)
+        pytest.skip(why)
+    server = RGWServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto in server mode, only for a test that needs what RGW cannot do (the test says why)."""
     from .motoserver import MotoServer
 
     server = MotoServer().start()
@@ -40,8 +61,18 @@ def s3server():
     server.stop()
 
 
+def pytest_collection_modifyitems(items):
+    """Tests on the suite's S3 (`s3server`) run against Ceph RGW: marker `rgw`. Fixtures that
+    request s3server at run time (getfixturevalue) mark their S3 param with `rgw` themselves."""
+    for item in items:
+        if "s3server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.rgw)
+
+
 def s3_overrides(s3server, data_dir, bucket: str | None = None) -> dict:
     """Config overrides for a node whose origin is a fresh bucket on the suite's S3 server."""
+    env = s3server.env
     return {"storage": {"data_dir": str(data_dir), "origin": f"s3://{bucket or s3server.new_bucket()}/registry"},
-            "s3": {"endpoint_url": s3server.url, "access_key_id": "testing", "secret_access_key": "testing",
-                   "region": "us-east-1", "part_bytes": 5 * 1024 * 1024}}
+            "s3": {"endpoint_url": s3server.url, "access_key_id": env["AWS_ACCESS_KEY_ID"],
+                   "secret_access_key": env["AWS_SECRET_ACCESS_KEY"], "region": "us-east-1",
+                   "part_bytes": 5 * 1024 * 1024}}

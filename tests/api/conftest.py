@@ -10,7 +10,7 @@ from ocicache import config
 from ..conftest import s3_overrides
 
 
-@pytest.fixture(params=["fs", "s3"])
+@pytest.fixture(params=["fs", pytest.param("s3", marks=pytest.mark.rgw)])  # s3: Ceph RGW
 def cfg(request, tmp_path):
     if request.param == "fs":
         return config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")}})

@@ -59,7 +59,7 @@ def send_cut_off(node: NodeProcess, method: str, path: str, headers: dict[str, s
     return answer
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.rgw)])  # s3: Ceph RGW
 def pushed_node(request, tmp_path):
     if request.param == "file":
         node = NodeProcess(tmp_path / "node")

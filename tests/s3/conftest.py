@@ -10,7 +10,10 @@ FLEET_ENV = {"OCICACHE_CACHE_TAG_TTL": "1", "OCICACHE_S3_PART_BYTES": str(5 * 10
 
 @pytest.fixture
 def bucket(s3server):
-    return s3server.new_bucket()
+    """A fresh bucket, emptied and deleted after the test (RGW's memstore keeps objects in RAM)."""
+    name = s3server.new_bucket()
+    yield name
+    drop_bucket(s3server.client(), name)
 
 
 @pytest.fixture
@@ -37,4 +40,17 @@ def bucket_keys(s3server, bucket: str) -> list[str]:
 
 
 def pending_multipart(s3server, bucket: str) -> list[str]:
-    return [u["Key"] for u in s3server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    """Keys of the multipart uploads in progress (paginated: RGW honours MaxUploads, moto did not)."""
+    pages = s3server.client().get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
+    return [u["Key"] for page in pages for u in page.get("Uploads", [])]
+
+
+def drop_bucket(client, bucket: str) -> None:
+    """Abort the bucket's multipart uploads, delete its objects, then the bucket."""
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for up in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"])
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        if keys := [{"Key": o["Key"]} for o in page.get("Contents", [])]:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)

@@ -28,8 +28,8 @@ def distribution(tmp_path, s3server, bucket):
 log: {{level: warn}}
 storage:
   s3:
-    accesskey: testing
-    secretkey: testing
+    accesskey: {s3server.env["AWS_ACCESS_KEY_ID"]}
+    secretkey: {s3server.env["AWS_SECRET_ACCESS_KEY"]}
     region: us-east-1
     regionendpoint: {s3server.url}
     bucket: {bucket}
