@@ -17,10 +17,11 @@ from typing import AsyncIterator
 from cachetools import LRUCache
 
 from .. import errors, metrics
-from ..digest import Sha256
+from ..hotpaths.digest import Sha256
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
+from ..singleflight import SingleFlight
 from ..store import BlobStore
 from ..store.tags import TagCache
 from .fills import CacheFull, FillFailed, Fills
@@ -40,6 +41,7 @@ class ProxyOrigin:
         self.fills = Fills(store, remote, fill_retries)
         # (repo, digest) -> size: what the remote confirmed a repository holds (immutable).
         self._linked: LRUCache[tuple[str, Digest], int] = LRUCache(200_000)
+        self._flights = SingleFlight()  # many clients missing the same thing: one remote lookup
 
     # ---- blobs ----
     def _known_size(self, repo: str, digest: Digest) -> int | None:
@@ -67,11 +69,15 @@ class ProxyOrigin:
         """Size of a blob the remote confirms `repo` holds (cached: content is immutable)."""
         size = self._known_size(repo, digest)
         if size is None:
-            if not await self.remote.blob_linked(repo, digest):
-                raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
-                               detail={"name": repo, "digest": str(digest)})
-            size = await self.remote.blob_size(repo, digest)
-            self._confirmed(repo, digest, size)
+            size = await self._flights.run(("size", repo, digest), lambda: self._remote_size(repo, digest))
+        return size
+
+    async def _remote_size(self, repo: str, digest: Digest) -> int:
+        if not await self.remote.blob_linked(repo, digest):
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        size = await self.remote.blob_size(repo, digest)
+        self._confirmed(repo, digest, size)
         return size
 
     async def blob_linked(self, repo: str, digest: Digest) -> bool:
@@ -160,6 +166,9 @@ class ProxyOrigin:
             self.store.count("hits")
             metrics.cache_lookup("hit")
             return path.read_bytes()
+        return await self._flights.run(("manifest", repo, digest), lambda: self._fetch_manifest(repo, digest))
+
+    async def _fetch_manifest(self, repo: str, digest: Digest) -> bytes:
         data = await self.remote.get_manifest(repo, digest)  # verified against digest there
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
         self.store.pins.note(repo, digest)

@@ -15,6 +15,7 @@ from cachetools import LRUCache
 from .. import errors
 from ..errors import OCIError
 from ..reference import Digest
+from ..singleflight import SingleFlight
 
 log = logging.getLogger("ocicache.tags")
 
@@ -26,6 +27,7 @@ class TagCache:
         # key -> (digest, when), or (the origin's "unknown" error, when) for a negative answer
         self._entries: LRUCache[Hashable, tuple[Digest | OCIError, float]] = LRUCache(maxsize)
         self._clock = clock
+        self._flights = SingleFlight()  # a tag missed by many clients at once: one origin request
 
     async def resolve(self, key: Hashable, fetch: Callable[[], Awaitable[Digest]]) -> Digest:
         now = self._clock()
@@ -37,7 +39,7 @@ class TagCache:
             if isinstance(digest, Digest) and now - at < self.ttl:
                 return digest
         try:
-            digest = await fetch()
+            digest = await self._flights.run(key, fetch)
         except OCIError as exc:
             if exc.code is errors.MANIFEST_UNKNOWN or exc.code is errors.NAME_UNKNOWN:
                 self._entries[key] = (OCIError(exc.code, exc.message, detail=exc.detail), now)  # no traceback kept
