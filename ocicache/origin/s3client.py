@@ -49,7 +49,11 @@ class S3:
             "s3", endpoint_url=settings.endpoint_url,
             config=BotoConfig(max_pool_connections=settings.max_connections,
                               s3={"addressing_style": settings.addressing_style},
-                              retries={"max_attempts": 4, "mode": "standard"}))
+                              retries={"max_attempts": 4, "mode": "standard"},
+                              # botocore >= 1.36 checksums every upload by default, over HTTPS as an
+                              # aws-chunked body without Content-Length, which S3-compatible stores
+                              # (Ceph RGW, ...) refuse: 411 MissingContentLength on every push
+                              request_checksum_calculation="when_required"))
         self._pool = ThreadPoolExecutor(max_workers=settings.max_connections, thread_name_prefix="s3")
 
     @property
