@@ -1,8 +1,6 @@
 """Shared fixtures: the app built by the same factory the CLI uses, and real node processes."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from ocicache import config
@@ -32,20 +30,13 @@ def node(tmp_path):
     proc.stop()
 
 
-IN_CI = os.environ.get("CI") == "true"
-
-
 @pytest.fixture(scope="session")
 def s3server():
     """The suite's S3 for the whole session: Ceph's RADOS Gateway on a throwaway single-node
     cluster (tests/rgw.py). Missing Ceph programs fail the run in CI and skip elsewhere."""
-    from .rgw import RGWServer, missing_binaries
+    from .rgw import RGWServer, require_ceph
 
-    if missing := missing_binaries():
-        why = f"Ceph RGW programs not installed ({', '.join(missing)}): apt-get install ceph-mon ceph-osd radosgw"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
+    require_ceph()
     server = RGWServer().start()
     yield server
     server.stop()
