@@ -42,16 +42,6 @@ def s3server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def moto_s3():
-    """moto in server mode, only for a test that needs what RGW cannot do (the test says why)."""
-    from .motoserver import MotoServer
-
-    server = MotoServer().start()
-    yield server
-    server.stop()
-
-
 def pytest_collection_modifyitems(items):
     """Tests on the suite's S3 (`s3server`) run against Ceph RGW: marker `rgw`. Fixtures that
     request s3server at run time (getfixturevalue) mark their S3 param with `rgw` themselves."""
