@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -63,7 +64,7 @@ def push_manifest_file(url: str, repo: str, ref: str, path: Path) -> dict:
 
 
 def referrers(url: str, repo: str, digest: str, artifact_type: str | None = None) -> dict:
-    query = f"?artifactType={artifact_type}" if artifact_type else ""
+    query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""   # '+' must be %2B
     status, _, body = request(url, "GET", f"/v2/{repo}/referrers/{digest}{query}")
     assert status == 200, f"GET {url}/v2/{repo}/referrers/{digest} answered {status}: {body[:300]!r}"
     return json.loads(body)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from ..clients.images import write_set
+from ..clients.tools import require
 from ..ocisync import request
 
-HARNESS = Path(__file__).resolve().parents[3] / "shared" / "harness" / "clients"
 MANIFEST_ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
                    "application/vnd.docker.distribution.manifest.v2+json")
 
@@ -33,13 +33,10 @@ def error_of(body: bytes) -> dict:
 
 @pytest.fixture(scope="session")
 def images(tmp_path_factory):
-    """Small OCI layouts from the shared harness and the manifest digest of each."""
-    if subprocess.run(["which", "skopeo"], capture_output=True).returncode != 0:
-        pytest.skip("skopeo is not installed")
+    """Small generated OCI layouts (tests/clients/images.py) and the manifest digest of each."""
+    require("skopeo")                       # a skip here, a failure in CI
     out = tmp_path_factory.mktemp("mirror-images")
-    subprocess.run(["python3", str(HARNESS / "make_images.py"), "--out", str(out), "--small-mb", "0.3",
-                    "--multi-mb", "0.3", "--multi-layers", "2"], check=True, capture_output=True)
-    return out, dict(line.split() for line in (out / "digests.txt").read_text().splitlines())
+    return out, write_set(out, small_bytes=300 * 1024, multi_bytes=300 * 1024, multi_layers=2)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`ocicache warm` with a real image: the harness's generated multi-platform image, pushed
+"""`ocicache warm` with a real image: a generated multi-platform image (tests/clients/images.py), pushed
 by skopeo to an origin node, warmed into an edge through a request-counting proxy."""
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from ..clients.images import build
 from ..faultproxy import FaultProxy
 from ..nodeproc import NodeProcess
 from ..ocisync import request
 
-HARNESS = Path(__file__).resolve().parents[3] / "shared" / "harness" / "clients"
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -41,17 +40,15 @@ def warm(edge: NodeProcess, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_warm_seeds_chosen_platforms_then_all(tmp_path):
-    if shutil.which("skopeo") is None or not HARNESS.is_dir():
+    if shutil.which("skopeo") is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("skopeo or the client harness is missing")
-        pytest.skip("skopeo or the client harness is missing")
-    subprocess.run([sys.executable, str(HARNESS / "make_images.py"), "--out", str(tmp_path / "img"),
-                    "--small-mb", "0.2", "--multi-mb", "0.4", "--multi-layers", "2"], check=True,
-                   capture_output=True, timeout=120)
+            pytest.fail("skopeo is missing")
+        pytest.skip("skopeo is missing")
+    layout = build("multiarch", tmp_path / "img" / "multiarch")
     origin = NodeProcess(tmp_path / "origin")
     origin.start()
     try:
-        subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{tmp_path}/img/multiarch:latest",
+        subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", layout.ref,
                         f"docker://{origin.hostport}/warm/multi:v1"], check=True, capture_output=True, timeout=120)
         with FaultProxy(origin.url) as proxy:
             edge = NodeProcess(tmp_path / "edge", "--origin", proxy.url, "--workers", "2")
