@@ -4,6 +4,8 @@ The client IP is the connection's peer, or, when the peer is a configured truste
 the right-most address of `X-Forwarded-For` that is not itself a trusted proxy (the left
 part of that header is whatever the client wrote). Buckets live in the worker process:
 with N workers a client may get up to N times the rate, and a restart refills them.
+Requests the HTTP parser refuses take from the same buckets (http/protocol.py). Failed
+logins have a budget of their own, shared by the workers (loginbudget.py).
 """
 from __future__ import annotations
 
@@ -98,8 +100,11 @@ def client_ip(request: web.Request, trusted: tuple = ()) -> str:
     return result
 
 
-def ip_limiter(rate: float, burst: int, trusted: tuple) -> web.middleware:
-    buckets = TokenBuckets(rate, burst)
+IP_BUCKETS = web.AppKey("ip_buckets", TokenBuckets)  # also counts requests the parser refuses
+
+
+def ip_limiter(rate: float, burst: int, trusted: tuple, buckets: TokenBuckets | None = None) -> web.middleware:
+    buckets = buckets if buckets is not None else TokenBuckets(rate, burst)
 
     @web.middleware
     async def limit_per_ip(request: web.Request, handler) -> web.StreamResponse:
