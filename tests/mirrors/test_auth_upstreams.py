@@ -68,7 +68,8 @@ def test_token_upstream(tmp_path, images, started):
     seed(reg, layouts, "multilayer", "public/base:v1")
     proxy = started(FaultProxy(reg.url))
     edge = started(NodeProcess(tmp_path / "edge", "--upstream", f"tok.test={proxy.url}",
-                               env={"OCICACHE_UPSTREAMS_CREDENTIALS": f"tok.test={CREDS}"}))
+                               env={"OCICACHE_UPSTREAMS_CREDENTIALS": f"tok.test={CREDS}",
+                                    "OCICACHE_UPSTREAMS_TOKEN_REALMS": f"tok.test={issuer.url}"}))
     issuer.requests.clear()
     pull_twice_by_prefix(edge, proxy, "tok.test/team/app:v1", want["small"], tmp_path)
     asked = [r for r in issuer.requests if r[1] == "repository:team/app:pull"]
@@ -88,7 +89,8 @@ def test_wrong_credentials_name_the_token_service(tmp_path, started):
     issuer = started(TokenIssuer(tmp_path / "issuer", USERS))
     reg = started(Distribution(tmp_path / "reg", auth="token", issuer=issuer))
     edge = started(NodeProcess(tmp_path / "edge", "--upstream", f"tok.test={reg.url}",
-                               env={"OCICACHE_UPSTREAMS_CREDENTIALS": "tok.test=alice:wrong"}))
+                               env={"OCICACHE_UPSTREAMS_CREDENTIALS": "tok.test=alice:wrong",
+                                    "OCICACHE_UPSTREAMS_TOKEN_REALMS": f"tok.test={issuer.url}"}))
     status, _, body = get(edge.url, "/v2/team/app/manifests/v1?ns=tok.test")
     assert status == 403, body
     message = error_of(body)["message"]
