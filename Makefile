@@ -61,4 +61,4 @@ soak: venv
 	$(PY) -m bench.soak --seconds $(SOAK_SECONDS) --out bench/results/soak
 
 clean:
-	rm -rf build $(VENV) ocicache/*.so ext/_digest_c.c ext/_rangecopy_c.c
+	rm -rf build $(VENV) ocicache/hotpaths/*.so ext/_digest_c.c ext/_rangecopy_c.c

@@ -33,9 +33,9 @@ def extensions():
     if cy_version != CYTHON_VERSION:
         _warn(f"Cython {cy_version} found, {CYTHON_VERSION} is the tested version; building anyway")
     exts = [
-        Extension("ocicache._digest_c", ["ext/_digest_c.pyx", "ext/sha256_impl.c"],
+        Extension("ocicache.hotpaths._digest_c", ["ext/_digest_c.pyx", "ext/sha256_impl.c"],
                   include_dirs=["ext"], extra_compile_args=["-O3"]),
-        Extension("ocicache._rangecopy_c", ["ext/_rangecopy_c.pyx"],
+        Extension("ocicache.hotpaths._rangecopy_c", ["ext/_rangecopy_c.pyx"],
                   extra_compile_args=["-O3"]),
     ]
     return cythonize(exts, language_level=3, annotate=bool(os.environ.get("OCICACHE_CYTHON_ANNOTATE")),

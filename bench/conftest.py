@@ -6,15 +6,15 @@ import importlib
 
 import pytest
 
-from ocicache import _digest_py
+from ocicache.hotpaths import _digest_py
 
 
 def _hasher_factory(kind: str):
     if kind == "c":
         try:
-            return importlib.import_module("ocicache._digest_c").Sha256
+            return importlib.import_module("ocicache.hotpaths._digest_c").Sha256
         except ImportError:
-            pytest.skip("ocicache._digest_c was not built")
+            pytest.skip("ocicache.hotpaths._digest_c was not built")
     return {"python": _digest_py.Sha256, "hashlib": hashlib.sha256}[kind]
 
 

@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ocicache import _rangecopy_py
+from ocicache.hotpaths import _rangecopy_py
 from ocicache.http import routes
 from ocicache.origin.fs import FilesystemOrigin
 from ocicache.reference import DIGEST_RE, Digest, check_name, parse_reference
-from ocicache.registry import manifests
+from ocicache.oci import manifests
 from ocicache.store.manifests import ManifestCache
 
 MIB = 1 << 20
@@ -44,9 +44,9 @@ def _copy_stdlib(in_fd: int, out_fd: int, in_offset: int, out_offset: int, count
 def copy_range(request):
     if request.param == "c":
         try:
-            return importlib.import_module("ocicache._rangecopy_c").copy_range
+            return importlib.import_module("ocicache.hotpaths._rangecopy_c").copy_range
         except ImportError:
-            pytest.skip("ocicache._rangecopy_c was not built")
+            pytest.skip("ocicache.hotpaths._rangecopy_c was not built")
     return {"python": _rangecopy_py.copy_range, "stdlib-copyfileobj": _copy_stdlib}[request.param]
 
 

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, auto_pickle=False
-"""SHA-256 with exportable state, in C: the twin of ocicache/_digest_py.py.
+"""SHA-256 with exportable state, in C: the twin of ocicache/hotpaths/_digest_py.py.
 
 Read the two side by side; they expose the same names with the same contracts
 and exchange states in the same 113-byte format (see `Sha256.export_state`).

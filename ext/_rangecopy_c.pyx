@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Zero-copy range transfers, in C with the GIL released: the twin of ocicache/_rangecopy_py.py.
+"""Zero-copy range transfers, in C with the GIL released: the twin of ocicache/hotpaths/_rangecopy_py.py.
 
 Linux only (sendfile(2), copy_file_range(2)); elsewhere the build falls back
 to the twin.

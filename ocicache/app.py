@@ -16,14 +16,14 @@ from .http.middleware import common_headers, oci_errors
 from .http.ops import install as install_ops
 from .http.routes import add_routes
 from .http.state import CONFIG, REGISTRY
-from .http.upstreams import UPSTREAMS
+from .http.mirror_choice import MIRRORS
 from .origin import Origin, open_origin
 from .registry import Registry
 from .registry.expiry import sweep_forever
 from .registry.proxy import ProxyOrigin
-from .registry.upstreams import open_upstreams
+from .registry.mirrors import open_mirrors
 from .origin.s3 import S3Origin
-from .registry.s3uploads import S3Uploads
+from .origin.s3uploads import S3Uploads
 from .registry.uploads import Uploads, UploadStore
 from .store import BlobStore
 from .store.tags import TagCache
@@ -80,9 +80,9 @@ def make_app(cfg: Config) -> web.Application:
         origin = build_origin(cfg)
         uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes)
-        mirrors = open_upstreams(cfg, origin, uploads, open_store)  # docs/MIRRORS.md
+        mirrors = open_mirrors(cfg, origin, uploads, open_store)  # docs/MIRRORS.md
         if mirrors is not None:
-            app[UPSTREAMS] = mirrors
+            app[MIRRORS] = mirrors
         store = origin.store if isinstance(origin, ProxyOrigin) else mirrors.store if mirrors else None
         flusher = asyncio.create_task(_flush_store(store)) if store is not None else None
         yield

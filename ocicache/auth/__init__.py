@@ -3,49 +3,23 @@
 `install(app, cfg)` adds, in order, the per-IP rate limit, authentication (Basic or
 bearer token) and the upload-session quota, and the `/token` routes when this node can
 issue tokens. With no `[auth]` key set nothing is checked and nothing is asked: the node
-behaves as an open registry. Routing asks `guard.authorize` for each request's scope.
+behaves as an open registry. The config's validation (config/checks.py) compiles the ACL and
+reads the htpasswd, key and TLS files at start with the parsers here; this package imports
+nothing of the config, the registry or ocicache.http (it is handed config values). Routing asks `guard.authorize` for each request's scope.
 See docs/SECURITY.md.
 """
 from __future__ import annotations
 
-import ssl
-
 from aiohttp import web
 
-from .acl import AclError
+from .endpoint import add_token_routes
 from .guard import GATE
-from .htpasswd import HtpasswdError
+from .middleware import Authenticator, authenticate
+from .quota import upload_quota
 from .ratelimit import ip_limiter, parse_networks
-from .tokens import KeyFileError
-
-
-def check_config(cfg) -> None:
-    """Compile the ACL and read the key, htpasswd and TLS files: a ConfigError now, not a 500 later."""
-    from ..config import ConfigError
-    from .middleware import Authenticator
-    from .tls import server_context
-
-    try:
-        parse_networks(cfg.ratelimit.trusted_proxies)
-    except ValueError as exc:
-        raise ConfigError(f"[ratelimit] trusted_proxies: {exc}") from None
-    if cfg.auth.enabled or cfg.auth.acl or cfg.auth.groups:
-        try:
-            Authenticator(cfg)
-        except (AclError, HtpasswdError, KeyFileError) as exc:
-            raise ConfigError(f"[auth] {exc}") from None
-    if cfg.tls.cert:
-        try:
-            server_context(cfg.tls.cert, cfg.tls.key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"[tls] cert {cfg.tls.cert} / key {cfg.tls.key}: {exc}") from None
 
 
 def install(app: web.Application, cfg) -> None:
-    from .endpoint import add_token_routes
-    from .middleware import Authenticator, authenticate
-    from .quota import upload_quota
-
     trusted = parse_networks(cfg.ratelimit.trusted_proxies)
     if cfg.ratelimit_enabled:
         app.middlewares.append(ip_limiter(cfg.ratelimit.per_ip_rate, cfg.ratelimit.per_ip_burst, trusted))

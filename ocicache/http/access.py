@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from ..auth.guard import principal_of
-from .. import metrics, observe
+from .. import metrics
 
 log = logging.getLogger("ocicache.access")
 
@@ -50,7 +50,7 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
 @web.middleware
 async def access(request: web.Request, handler) -> web.StreamResponse:
     start = time.monotonic()
-    facts, token = observe.begin()
+    facts, token = metrics.begin()
     resp: web.StreamResponse | None = None
     status = 500
     try:
@@ -64,7 +64,7 @@ async def access(request: web.Request, handler) -> web.StreamResponse:
         status = 499  # the client went away before the answer was complete (nginx's code)
         raise
     finally:
-        observe.end(token)
+        metrics.end(token)
         _record(request, resp, status, facts, time.monotonic() - start)
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .. import errors, observe, warm
+from .. import errors, metrics
 from ..errors import OCIError
-from ..opsconfig import read_admin_token
+from ..config.ops import read_admin_token
 from ..reference import Digest, check_name, check_tag
+from ..oci import walk
 from ..registry.cachectl import CacheControl
+from ..registry.prefetch import RegistrySource
 from .state import registry_of
 
 
@@ -47,7 +49,7 @@ def _authorize(request: web.Request) -> None:
     if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), secret.encode())):
         raise OCIError(errors.UNAUTHORIZED, "the admin API needs `Authorization: Bearer <secret from "
                        "[admin] token_file>`", headers={"WWW-Authenticate": 'Bearer realm="ocicache-admin"'})
-    observe.note(identity="admin")
+    metrics.note(identity="admin")
 
 
 async def _json_body(request: web.Request) -> dict:
@@ -85,17 +87,17 @@ async def purge(request: web.Request) -> web.Response:
 async def prefetch(request: web.Request) -> web.Response:
     _control(request)  # authorized, and an edge node
     body = await _json_body(request)
-    repo, reference = warm.parse_image(str(body.get("image", "")))
+    repo, reference = walk.parse_image(str(body.get("image", "")))
     platforms = set(body.get("platforms") or []) or None
-    source = warm.RegistrySource(registry_of(request))
-    blobs = await warm.plan(source, repo, reference, platforms)
+    source = RegistrySource(registry_of(request))
+    blobs = await walk.plan(source, repo, reference, platforms)
     total = 0
 
     def count(n: int) -> None:
         nonlocal total
         total += n
 
-    await warm.warm(source, blobs, count)
+    await walk.warm(source, blobs, count)
     return web.json_response({"image": f"{repo}:{reference}" if ":" not in reference else f"{repo}@{reference}",
                               "blobs": len({b.digest for b in blobs}), "bytes": total})
 

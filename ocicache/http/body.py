@@ -2,7 +2,7 @@
 
 uvloop does not implement `loop.sendfile`, so aiohttp's FileResponse would copy through
 Python. Here the response headers are flushed through the transport, then the body goes
-straight from the file to the socket with sendfile(2) (`ocicache.rangecopy`). uvloop
+straight from the file to the socket with sendfile(2) (`ocicache.hotpaths.rangecopy`). uvloop
 refuses `add_writer` on a transport's own descriptor but accepts it on a dup() of it,
 which is what waiting for writability uses. TLS transports take the streamed path.
 """
@@ -16,8 +16,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from .. import rangecopy
-from ..fileio import close_soon
+from ..hotpaths import rangecopy
+from ..hotpaths.fileio import close_soon
 
 STREAM_CHUNK = 1024 * 1024
 log = logging.getLogger("ocicache.http")

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ..auth.guard import visible
 from ..reference import Digest
-from ..registry.manifests import OCI_INDEX
+from ..oci.manifests import OCI_INDEX
 from .params import page, paginate
 from .state import registry_of, settings_of
 

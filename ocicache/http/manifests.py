@@ -6,7 +6,7 @@ from aiohttp import web
 from .. import errors
 from ..errors import OCIError
 from ..reference import Digest, parse_reference
-from ..registry import manifests
+from ..oci import manifests
 from .blobs import IMMUTABLE
 from . import intake
 from .params import content_length

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import reload
+from ..service import reload
 from ..config import Config
 from . import admin, health
 from .access import ACCESS_LOG_ON

@@ -17,7 +17,7 @@ from ..auth.guard import authorize, authorize_catalog
 from ..auth.scope import DELETE, PULL, PUSH
 from ..reference import check_name
 from . import blobs, listing, manifests, uploads
-from .upstreams import choose
+from .mirror_choice import choose
 
 NAME = r"(?P<name>.+?)"
 ROUTES: list[tuple[re.Pattern[str], dict[str, object]]] = [

@@ -5,7 +5,7 @@ from aiohttp import web
 
 from ..config import Config
 from ..registry import Registry
-from .upstreams import chosen
+from .mirror_choice import chosen
 
 REGISTRY = web.AppKey("registry", Registry)
 CONFIG = web.AppKey("config", Config)

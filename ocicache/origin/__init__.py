@@ -77,7 +77,7 @@ class Origin(Protocol):
 
 def open_origin(url: str, s3: "S3Config | None" = None, timeout: float | None = None) -> Origin:
     """The origin named by a config URL: file:///path, s3://bucket/prefix or http(s)://host[:port].
-    `timeout`: seconds an http(s) origin may stay silent (default: RegistryOrigin's)."""
+    `timeout`: seconds an http(s) origin may stay silent (default: DistributionOrigin's)."""
     if url.startswith("s3://"):
         from ..config import S3Config
         from .s3 import S3Origin
@@ -91,7 +91,7 @@ def open_origin(url: str, s3: "S3Config | None" = None, timeout: float | None = 
         from .fs import FilesystemOrigin
         return FilesystemOrigin(Path(url[len("file://"):]))
     if url.startswith(("http://", "https://")):
-        from .registry import RegistryOrigin
-        return RegistryOrigin(url) if timeout is None else RegistryOrigin(url, read_timeout=timeout)
+        from .distribution import DistributionOrigin
+        return DistributionOrigin(url) if timeout is None else DistributionOrigin(url, read_timeout=timeout)
     from ..config import ConfigError
     raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")

@@ -21,7 +21,8 @@ import uuid
 from pathlib import Path
 from typing import AsyncIterator
 
-from .. import errors, rangecopy
+from .. import errors
+from ..hotpaths import rangecopy
 from ..errors import OCIError
 from ..reference import Digest
 from . import layout

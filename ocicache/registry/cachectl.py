@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from .. import errors, warm
+from .. import errors
 from ..errors import OCIError
+from ..oci import walk
 from ..reference import Digest, parse_reference
 from .proxy import ProxyOrigin
 
@@ -27,7 +28,7 @@ class OriginSource:
         self.manifests.append(digest)
         return json.loads(data).get("mediaType", ""), data
 
-    async def blob(self, repo: str, digest: str, progress: warm.Progress) -> None:
+    async def blob(self, repo: str, digest: str, progress: walk.Progress) -> None:
         raise NotImplementedError("OriginSource only lists content")
 
 
@@ -46,7 +47,7 @@ class CacheControl:
         found: list[Digest] = []
         for name in tags:
             source = OriginSource(self.proxy)
-            blobs = await warm.plan(source, repo, name)
+            blobs = await walk.plan(source, repo, name)
             found += source.manifests + [Digest.parse(b.digest) for b in blobs]
         return list(dict.fromkeys(found))
 

@@ -13,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .uploads import UUID_RE
+from ..origin.uploads import UUID_RE
 
 log = logging.getLogger("ocicache.uploads")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from .. import errors, metrics
-from ..digest import Sha256
+from ..hotpaths.digest import Sha256
 from ..errors import OCIError
-from ..fileio import close_soon
+from ..hotpaths.fileio import close_soon
 from ..origin import Origin
 from ..reference import Digest
 from ..store import BlobStore

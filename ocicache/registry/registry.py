@@ -15,8 +15,8 @@ from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
 from ..store.manifests import ManifestCache
-from . import manifests
-from .manifests import Descriptor
+from ..oci import manifests
+from ..oci.manifests import Descriptor
 from .uploads import UploadSession, UploadStore
 
 
@@ -192,7 +192,7 @@ class Registry:
 
 
 def _sha256_hex(data: bytes) -> str:
-    from ..digest import Sha256
+    from ..hotpaths.digest import Sha256
     hasher = Sha256()
     hasher.update(data)
     return hasher.hexdigest()

@@ -12,22 +12,19 @@ import asyncio
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 import uuid
-import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
-from .. import errors
-from ..digest import Sha256
-from ..errors import OCIError
+from ..hotpaths.digest import Sha256
+from ..origin.uploads import UUID_RE, UploadStore
 from ..reference import Digest
+from .expiry import expire_uploads
 
-UUID_RE = re.compile(r"[0-9a-f]{32}")
 SAVE_EVERY = 64 * 1024 * 1024
 
 
@@ -71,41 +68,6 @@ class UploadSession:
     def range_header(self) -> str:
         """The spec's `Range: 0-<last byte>` (CNCF distribution sends 0-0 before the first byte)."""
         return f"0-{max(self.offset - 1, 0)}"
-
-
-class UploadStore:
-    """What every upload store shares. A store has, besides these:
-
-    `async create(repo, digest=None)` -> session (digest: known up front, monolithic push);
-    `open(repo, id)` -> async context manager yielding the session, current and held exclusively;
-    `async append(session, body)` -> bytes appended (hashed as they arrive, durable on return);
-    `mark(session)` / `async rollback(session, mark)`: undo a chunk that was refused;
-    `async commit(session, digest)`: verify the whole upload (on a mismatch discard it and
-    raise DIGEST_INVALID) and make the blob readable in the origin by its digest;
-    `async discard(session)`: forget it and everything it stored.
-    Sessions have `id`, `repo`, `offset` and `range_header()`.
-    """
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def lock_for(self, upload_id: str) -> asyncio.Lock:
-        lock = self._locks.get(upload_id)
-        if lock is None:
-            lock = self._locks[upload_id] = asyncio.Lock()
-        return lock
-
-    @staticmethod
-    def unknown(repo: str, upload_id: str) -> OCIError:
-        return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "
-                        f"repository {repo}; start a new upload with POST /v2/{repo}/blobs/uploads/",
-                        detail={"uuid": upload_id[:64], "name": repo})
-
-    @staticmethod
-    def digest_mismatch(repo: str, actual: Digest, expected: Digest) -> OCIError:
-        return OCIError(errors.DIGEST_INVALID, f"upload to {repo} hashes to {actual}, not the "
-                        f"{expected} the client named; the upload was discarded, push it again",
-                        detail={"expected": str(expected), "actual": str(actual)})
 
 
 class Uploads(UploadStore):
@@ -157,8 +119,6 @@ class Uploads(UploadStore):
 
     async def expire(self, max_idle: float) -> int:
         """Remove sessions idle for more than `max_idle` seconds; returns how many."""
-        from .expiry import expire_uploads
-
         return await asyncio.to_thread(expire_uploads, self.root, max_idle)
 
     async def commit(self, session: UploadSession, digest: Digest) -> None:

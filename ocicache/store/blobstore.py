@@ -193,7 +193,7 @@ class BlobStore:
 
     def verify(self, on_blob=None) -> list[str]:
         """Rehash every committed blob; remove and return the digests whose bytes are wrong."""
-        from ..digest import sha256_hex_of_file
+        from ..hotpaths.digest import sha256_hex_of_file
 
         corrupt = []
         for digest_text, _size in self.index.all_digests():

@@ -53,7 +53,7 @@ async def test_file_changes_are_picked_up(tmp_path, monkeypatch):
 def test_cli_htpasswd_adds_and_replaces_users(tmp_path, monkeypatch, capsys):
     import io
 
-    from ocicache.cli import main
+    from ocicache.commands import main
 
     path = tmp_path / "h"
     for password in ("first", "second"):

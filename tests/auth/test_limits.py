@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ocicache.app import make_app
-from ocicache.auth import commands
+from ocicache.commands import serve as commands
 from ocicache.registry.expiry import expire_uploads
 
 from ..api.helpers import error_code, sha

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ocicache import _digest_py, _rangecopy_py, digest, rangecopy
+from ocicache.hotpaths import _digest_py, _rangecopy_py, digest, rangecopy
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -26,7 +26,7 @@ def import_extension(name: str, built: bool):
 def load_digest(kind: str, monkeypatch: pytest.MonkeyPatch):
     """Return the digest module for `kind`: "c", "python" (libcrypto core) or "python-pure"."""
     if kind == "c":
-        return import_extension("ocicache._digest_c", digest.EXTENSION_BUILT)
+        return import_extension("ocicache.hotpaths._digest_c", digest.EXTENSION_BUILT)
     if kind == "python-pure":
         monkeypatch.setattr(_digest_py, "_Core", _digest_py._PureCore)
     return _digest_py
@@ -51,5 +51,5 @@ def sha_pair(request, monkeypatch):
 def rc_impl(request):
     """Each range-copy implementation in turn."""
     if request.param == "c":
-        return import_extension("ocicache._rangecopy_c", rangecopy.EXTENSION_BUILT)
+        return import_extension("ocicache.hotpaths._rangecopy_c", rangecopy.EXTENSION_BUILT)
     return _rangecopy_py

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocicache import digest, rangecopy
+from ocicache.hotpaths import digest, rangecopy
 
 from .conftest import IN_CI
 
@@ -246,15 +246,15 @@ def _run(code: str, **env: str) -> str:
 
 
 def test_no_extensions_switch():
-    code = "from ocicache import digest, rangecopy; print(digest.IMPLEMENTATION, rangecopy.IMPLEMENTATION)"
+    code = "from ocicache.hotpaths import digest, rangecopy; print(digest.IMPLEMENTATION, rangecopy.IMPLEMENTATION)"
     assert _run(code, OCICACHE_NO_EXTENSIONS="1") == "python python"
 
 
 def test_portable_c_backend():
     if not digest.EXTENSION_BUILT and not IN_CI:
-        pytest.skip("ocicache._digest_c was not built")
+        pytest.skip("ocicache.hotpaths._digest_c was not built")
     code = (
-        "import hashlib, os; from ocicache._digest_c import Sha256, cpu_features\n"
+        "import hashlib, os; from ocicache.hotpaths._digest_c import Sha256, cpu_features\n"
         "data = os.urandom(100_003); h = Sha256(); h.update(data[:7]); h.update(data[7:])\n"
         "print(cpu_features(), h.digest() == hashlib.sha256(data).digest())"
     )

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ocicache import config
 from ocicache.app import make_app
-from ocicache.cli import main
+from ocicache.commands import main
 from ocicache.config import ConfigError
 from ocicache.origin.ratebudget import RateBudget
 from ocicache.origin.upstream_auth import parse_challenge, scope_of

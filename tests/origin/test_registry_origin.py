@@ -12,8 +12,8 @@ import pytest
 from ocicache import errors
 from ocicache.config import ConfigError
 from ocicache.errors import OCIError, Unsupported
-from ocicache.origin import registry as registry_module
-from ocicache.origin.registry import RegistryOrigin, _retry_after
+from ocicache.origin import distribution as registry_module
+from ocicache.origin.distribution import DistributionOrigin as RegistryOrigin, _retry_after
 from ocicache.reference import Digest
 
 from ..faultproxy import FaultProxy

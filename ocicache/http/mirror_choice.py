@@ -18,9 +18,9 @@ from .. import errors
 from ..auth.scope import PULL
 from ..errors import OCIError
 from ..registry import Registry
-from ..registry.upstreams import Upstream, Upstreams
+from ..registry.mirrors import Mirror, Mirrors
 
-UPSTREAMS = web.AppKey("upstreams", Upstreams)
+MIRRORS = web.AppKey("mirrors", Mirrors)
 # aiohttp >= 3.12 has typed request keys; older versions take a plain string
 CHOSEN = web.RequestKey("chosen_registry", Registry) if hasattr(web, "RequestKey") else "chosen_registry"
 """request[CHOSEN]: the Registry that answers this request (read by state.registry_of)."""
@@ -33,7 +33,7 @@ def _host(request: web.Request) -> str:
         return ""
 
 
-def _pick(upstreams: Upstreams, request: web.Request, name: str) -> tuple[Upstream | None, str]:
+def _pick(upstreams: Mirrors, request: web.Request, name: str) -> tuple[Mirror | None, str]:
     ns = request.query.get("ns")
     if ns:
         return upstreams.named(ns.lower(), "from ?ns="), name
@@ -48,7 +48,7 @@ def _pick(upstreams: Upstreams, request: web.Request, name: str) -> tuple[Upstre
 
 def choose(request: web.Request, name: str, access: str) -> str:
     """The repository name the handler works on; the chosen Registry goes on the request."""
-    upstreams = request.app.get(UPSTREAMS)
+    upstreams = request.app.get(MIRRORS)
     if upstreams is None:
         return name
     upstream, repo = _pick(upstreams, request, name)

@@ -1,18 +1,19 @@
 """The node as a service: start-up, readiness, signals and graceful shutdown.
 
 - Before any worker starts (`prepare`): JSON logs on stdout, and the shared metrics folder
-  <data_dir>/metrics emptied and named in PROMETHEUS_MULTIPROC_DIR (see ocicache.metrics).
+  <data_dir>/metrics emptied and shared by every worker (metrics.share_across_processes).
 - Ready: a lone process tells systemd `READY=1` once it listens; with several workers
   each tells the parent through a pipe and the parent tells systemd when all listen.
 - SIGTERM/SIGINT: `STOPPING=1`; stop accepting, let requests in flight finish within
   `[ops] shutdown_timeout`, then cut what is left and exit.
-- SIGHUP: reload the configuration in place (ocicache.reload); connections stay open.
+- SIGHUP: reload the configuration in place (service/reload.py); connections stay open.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import select
 import shutil
 import signal
 import time
@@ -20,8 +21,9 @@ from typing import Callable
 
 from aiohttp import web
 
-from . import logjson, notify
-from .config import Config
+from .. import metrics
+from ..config import Config
+from . import logs, notify, reload
 
 log = logging.getLogger("ocicache")
 _loader: Callable[[], Config] | None = None
@@ -32,11 +34,11 @@ def prepare(cfg: Config, loader: Callable[[], Config] | None) -> None:
     """In the parent, before workers fork; `loader` re-reads the configuration on SIGHUP."""
     global _loader
     _loader = loader
-    logjson.setup(cfg.log.level, cfg.log.format)
+    logs.setup(cfg.log.level, cfg.log.format)
     metrics_dir = cfg.data_path / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    metrics.share_across_processes(metrics_dir)
 
 
 def expect_workers() -> None:
@@ -52,8 +54,6 @@ def wait_workers_ready(procs: list, timeout: float = 60.0) -> None:
     os.close(write_fd)
     pending, deadline, buf = len(procs), time.monotonic() + timeout, b""
     while pending and time.monotonic() < deadline and any(p.is_alive() for p in procs):
-        import select
-
         if select.select([read_fd], [], [], 0.2)[0]:
             chunk = os.read(read_fd, 64)
             if not chunk:
@@ -94,8 +94,6 @@ async def serve_until_stopped(runner: web.AppRunner, app: web.Application, cfg: 
 
 
 def _reload(app: web.Application, tell_systemd: bool) -> None:
-    from . import reload
-
     if _loader is None:
         log.warning("SIGHUP ignored: this process has no configuration loader")
         return

@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -30,11 +29,11 @@ from typing import Any, AsyncIterable, AsyncIterator, Callable
 
 from cachetools import LRUCache
 
-from ..digest import Sha256
-from ..origin import layout
-from ..origin.s3 import S3Origin
-from ..origin.s3client import Missing
+from ..hotpaths.digest import Sha256
 from ..reference import Digest
+from . import layout
+from .s3 import S3Origin
+from .s3client import Missing
 from .uploads import UUID_RE, UploadStore
 
 log = logging.getLogger("ocicache.s3uploads")

@@ -1,6 +1,6 @@
 """The `[upstreams]` config section: registries a node mirrors read-only (docs/MIRRORS.md).
 
-Part of the one frozen `Config` (config.py); every key also reads from
+Part of the one frozen `Config` (config/model.py); every key also reads from
 `OCICACHE_UPSTREAMS_<KEY>` (tables as `name=value,name=value`), and `serve --upstream NAME=URL`
 (repeatable) sets `registries`.
 """
@@ -30,6 +30,11 @@ class UpstreamsConfig:
     credentials: dict[str, str] = field(default_factory=dict)
     """Upstream name -> `user:password`, or `@/path/file` holding `user:password`; used for Basic
     auth and for token requests. Upstreams without an entry are used anonymously."""
+    token_realms: dict[str, Any] = field(default_factory=dict)
+    """Upstream name -> token services (`https://auth.example`, a list, or space-separated) that
+    may receive its credentials besides the upstream's own scheme://host:port. Built in:
+    Docker Hub (registry-1.docker.io -> https://auth.docker.io), GitLab (registry.gitlab.com ->
+    https://gitlab.com). Plain http only on the upstream's own host. docs/SECURITY.md."""
     allow: tuple[str, ...] = ()
     """Glob patterns of `<upstream>/<repository>` that may be pulled (`docker.io/library/*`);
     empty means every repository of every configured upstream."""
@@ -63,6 +68,32 @@ def read_credentials(name: str, value: str) -> tuple[str, str]:
     return user, password
 
 
+def token_realms_of(cfg: UpstreamsConfig, name: str) -> tuple[str, ...]:
+    """The token services listed for upstream `name` (a list, or one space-separated string)."""
+    value = cfg.token_realms.get(name, ())
+    items = value.split() if isinstance(value, str) else list(value)
+    return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+
+
+def _validate_realms(cfg: UpstreamsConfig) -> None:
+    for name, value in cfg.token_realms.items():
+        where = f"[upstreams] token_realms.{name}"
+        if name not in cfg.registries:
+            raise ValueError(f"{where}: upstream {name!r} is not in [upstreams] registries "
+                             f"({', '.join(cfg.registries) or 'none configured'})")
+        if not isinstance(value, (str, list, tuple)) or not all(isinstance(v, str) for v in
+                                                                 ([value] if isinstance(value, str) else value)):
+            raise ValueError(f"{where}: expected a list of URLs like [\"https://auth.example\"]")
+        upstream_host = yarl.URL(str(cfg.registries[name])).host
+        for realm in token_realms_of(cfg, name):
+            url = yarl.URL(realm)
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValueError(f"{where}: {realm!r}: expected https://host[:port]")
+            if url.scheme == "http" and url.host != upstream_host:
+                raise ValueError(f"{where}: {realm!r}: credentials would cross the network in clear to "
+                                 "another host; use the token service's https URL")
+
+
 def allow_patterns(cfg: UpstreamsConfig) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(fnmatch.translate(p)) for p in cfg.allow)
 
@@ -84,6 +115,7 @@ def validate_upstreams(cfg: UpstreamsConfig) -> None:
                                  f"[upstreams] registries ({', '.join(cfg.registries) or 'none configured'})")
     for name, value in cfg.credentials.items():
         read_credentials(name, value)
+    _validate_realms(cfg)
     if cfg.max_connections < 1 or cfg.retries < 0 or cfg.rate_limit_reserve < 0:
         raise ValueError("[upstreams] max_connections must be 1 or more; retries and rate_limit_reserve 0 or more")
     if min(cfg.connect_timeout, cfg.read_timeout, cfg.rate_limit_retry_after) <= 0:

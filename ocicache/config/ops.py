@@ -1,5 +1,5 @@
 """Config sections for running the node as a service: logs, shutdown and readiness, the
-admin API and origin garbage collection. Part of the one frozen `Config` (config.py);
+admin API and origin garbage collection. Part of the one frozen `Config` (config/model.py);
 every key also reads from `OCICACHE_<SECTION>_<KEY>`.
 """
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import ConfigError
 
 LOG_FORMATS = ("json", "text")
 
@@ -48,8 +50,6 @@ class GcConfig:
 
 def validate_ops(cfg: Any) -> None:
     """Checks for the sections above; called by config.validate."""
-    from .config import ConfigError
-
     if not isinstance(logging.getLevelName(cfg.log.level.upper()), int):
         raise ConfigError(f"[log] level: {cfg.log.level!r}: use DEBUG, INFO, WARNING or ERROR")
     if cfg.log.format not in LOG_FORMATS:
@@ -66,8 +66,6 @@ def validate_ops(cfg: Any) -> None:
 
 def read_admin_token(path: str) -> str:
     """The admin bearer secret from its file; ConfigError naming the file if unusable."""
-    from .config import ConfigError
-
     try:
         with open(path, encoding="utf-8") as fh:
             token = fh.read().strip()

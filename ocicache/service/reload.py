@@ -12,9 +12,9 @@ from typing import Callable
 
 from aiohttp import web
 
-from . import logjson
-from .config import Config, ConfigError
-from .http.state import CONFIG
+from . import logs as logjson
+from ..config import Config, ConfigError
+from ..http.state import CONFIG
 
 log = logging.getLogger("ocicache.reload")
 Hook = Callable[[Config], None]

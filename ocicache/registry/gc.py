@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from .reference import Digest
+from ..reference import Digest
 
 log = logging.getLogger("ocicache.gc")
 

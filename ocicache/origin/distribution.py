@@ -39,7 +39,7 @@ READ_CHUNK = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_PAGES = 10_000
 RETRY_AFTER_CAP = 5.0
-# Every media type ocicache serves as a manifest (registry/manifests.py MANIFEST_TYPES).
+# Every media type ocicache serves as a manifest (oci/manifests.py MANIFEST_TYPES).
 MANIFEST_ACCEPT = ", ".join((
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
@@ -66,7 +66,7 @@ def _retry_after(value: str | None) -> float:
         return 1.0
 
 
-class RegistryOrigin(ReadOnlyOrigin):
+class DistributionOrigin(ReadOnlyOrigin):
     """Content read through another registry's HTTP API; writes are refused."""
 
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
@@ -89,7 +89,7 @@ class RegistryOrigin(ReadOnlyOrigin):
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
-        return f"RegistryOrigin({self.base_url!r})"
+        return f"DistributionOrigin({self.base_url!r})"
 
     # ---- HTTP ----
     def _client(self) -> aiohttp.ClientSession:

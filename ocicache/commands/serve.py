@@ -1,0 +1,121 @@
+"""`ocicache serve`: the node. One process, or `--workers N` processes sharing the port
+(SO_REUSEPORT, supervised by ocicache.service.workers), each running `make_app(cfg)` on uvloop."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+
+import uvloop
+from aiohttp import web
+
+from ..app import make_app, open_store
+from ..auth.tls import server_context
+from ..config import Config, ConfigError
+from ..hotpaths import digest, rangecopy
+from ..service import lifecycle, workers
+from .options import add_common, load_config
+
+log = logging.getLogger("ocicache")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the edge node")
+    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
+    p.add_argument("--workers", type=int, help="worker processes sharing the port (default: one per core)")
+    p.add_argument("--htpasswd", metavar="FILE", help="turn authentication on: bcrypt htpasswd file of users")
+    p.add_argument("--token-key", metavar="FILE", help="token service key (PEM; `ocicache token keygen FILE` "
+                   "makes one); a public key only verifies tokens issued elsewhere")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    lifecycle.prepare(cfg, lambda: load_config(args))  # SIGHUP loads the same file, env and flags again
+    return serve(cfg)
+
+
+def serve(cfg: Config) -> int:
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    _prepare_store(cfg)
+    if cfg.worker_count == 1:
+        _run(cfg, reuse_port=False)
+        return 0
+    if cfg.listen_host_port[1] == 0:
+        raise ConfigError("[server] listen: port 0 cannot be shared by several workers; name a port")
+    return workers.run_workers(cfg.worker_count, lambda: _run(cfg, reuse_port=True))
+
+
+def _prepare_store(cfg: Config) -> None:
+    """Before any worker starts: clear what a crash left and make the index agree with disk."""
+    if not cfg.keeps_cache:
+        return
+    store = open_store(cfg)
+    try:
+        found = store.reconcile()
+        if any(found.values()):
+            log.info("cache %s reconciled at start: %s", cfg.cache_path, found)
+    finally:
+        store.close()
+
+
+def _run(cfg: Config, reuse_port: bool) -> None:
+    uvloop.run(_run_node(cfg, reuse_port))
+
+
+async def _run_node(cfg: Config, reuse_port: bool) -> None:
+    app = make_app(cfg)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,  # ocicache.http.access logs
+                           shutdown_timeout=cfg.ops.shutdown_timeout, **runner_limits(cfg))
+    await runner.setup()
+    host, port = cfg.listen_host_port
+    tls = ssl_context(cfg)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024, ssl_context=tls)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {cfg.server.listen}: {exc.strerror or exc}; "
+                          "pick another --listen port or stop what holds it") from None
+    warn_exposure(cfg, host)
+    log.info("ocicache %d listening on %s://%s:%d; auth %s; origin %s; data dir %s; hashing %s (%s), "
+             "range copy %s, sendfile %s", os.getpid(), "https" if tls else "http", host, port,
+             "on" if cfg.auth.enabled else "off", cfg.origin_url, cfg.data_path,
+             digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
+             "on" if cfg.server.sendfile else "off")
+    if cfg.upstreams.registries:
+        log.info("mirroring %s%s", ", ".join(f"{n}={u}" for n, u in cfg.upstreams.registries.items()),
+                 "; pure mirror: requests naming no upstream go to the first" if cfg.pure_mirror else "")
+    await lifecycle.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
+
+
+def ssl_context(cfg: Config):
+    """The TLS context for the listening site, or None for plain HTTP."""
+    if not cfg.tls.cert:
+        return None
+    return server_context(cfg.tls.cert, cfg.tls.key)
+
+
+def runner_limits(cfg: Config) -> dict[str, object]:
+    """aiohttp server limits: request line and header sizes, and how long a connection may idle
+    or dribble its headers (the idle timer runs from connect until the headers are complete)."""
+    limits = cfg.limits
+    return {"max_line_size": limits.max_url_bytes, "max_field_size": limits.max_header_bytes,
+            "max_headers": limits.max_headers, "keepalive_timeout": limits.idle_timeout}
+
+
+def warn_exposure(cfg: Config, host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or cfg.tls.cert:
+        return
+    if not cfg.auth.enabled:
+        log.warning("serving plain HTTP on %s with no authentication: anyone who reaches this address "
+                    "may pull, push and delete; see docs/SECURITY.md ([auth], [tls])", host)
+    else:
+        log.warning("serving plain HTTP on %s with authentication on: passwords and tokens cross the "
+                    "network in clear; put TLS in front or set [tls] cert and key", host)

@@ -1,0 +1,97 @@
+"""`validate(cfg)`: every check `load` runs, and `ocicache config check` with it.
+
+Access-control files are read and compiled here (the ACL, the htpasswd file, the token keys,
+the TLS certificate): a wrong one is a ConfigError at start, never a 500 on a request.
+"""
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from ..auth.acl import Acl, AclError
+from ..auth.htpasswd import HtpasswdError, parse as parse_htpasswd
+from ..auth.ratelimit import parse_networks
+from ..auth.tls import server_context
+from ..auth.tokens import KeyFileError, TokenService
+from .errors import ConfigError
+from .ops import validate_ops
+from .upstreams import validate_upstreams
+
+
+def validate(cfg) -> None:
+    try:
+        host, port = cfg.listen_host_port
+    except ValueError:
+        raise ConfigError(f"[server] listen: {cfg.server.listen!r} is not HOST:PORT") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"[server] listen: port {port} is out of range")
+    if cfg.server.workers < 0:
+        raise ConfigError("[server] workers: must be 0 (one per core) or more")
+    if cfg.cache.max_bytes < 1:
+        raise ConfigError("[cache] max_bytes: must be a positive number of bytes")
+    if not 0 < cfg.cache.low_watermark <= cfg.cache.high_watermark <= 1:
+        raise ConfigError("[cache] watermarks: need 0 < low_watermark <= high_watermark <= 1")
+    if cfg.storage.origin_timeout <= 0:
+        raise ConfigError("[storage] origin_timeout: must be positive (seconds)")
+    if cfg.cache.fill_retries < 0:
+        raise ConfigError("[cache] fill_retries: must be 0 or more")
+    if cfg.limits.max_manifest_bytes < 1024:
+        raise ConfigError("[limits] max_manifest_bytes: must be at least 1024")
+    if cfg.limits.upload_chunk_bytes < 4096:
+        raise ConfigError("[limits] upload_chunk_bytes: must be at least 4096")
+    if not cfg.origin_url.startswith(("file://", "http://", "https://", "s3://")):
+        raise ConfigError(f"[storage] origin: {cfg.origin_url!r}: use file:///path, s3://bucket/prefix "
+                          "or http(s)://host[:port]")
+    if cfg.origin_url.startswith("s3://") and not cfg.origin_url[5:].split("/")[0]:
+        raise ConfigError(f"[storage] origin: {cfg.origin_url!r} names no bucket (s3://bucket/prefix)")
+    if cfg.s3.part_bytes < 5 * 1024 * 1024:
+        raise ConfigError("[s3] part_bytes: S3 needs parts of at least 5 MiB (5242880)")
+    if cfg.s3.addressing_style not in ("auto", "path", "virtual"):
+        raise ConfigError("[s3] addressing_style: use auto, path or virtual")
+    if cfg.limits.max_blob_bytes < 0 or cfg.limits.max_uploads_per_client < 1:
+        raise ConfigError("[limits] max_blob_bytes must be 0 (no limit) or more; max_uploads_per_client 1 or more")
+    if min(cfg.limits.upload_idle_timeout, cfg.limits.idle_timeout, cfg.limits.body_timeout) <= 0:
+        raise ConfigError("[limits] upload_idle_timeout, idle_timeout and body_timeout must be positive")
+    if cfg.limits.body_min_rate < 0 or cfg.limits.body_grace <= 0:
+        raise ConfigError("[limits] body_min_rate must be 0 (no deadline) or more bytes/s; body_grace positive")
+    if min(cfg.limits.max_url_bytes, cfg.limits.max_header_bytes) < 1024 or cfg.limits.max_headers < 16:
+        raise ConfigError("[limits] max_url_bytes and max_header_bytes must be at least 1024, max_headers 16")
+    if cfg.ratelimit.enabled.lower() not in ("auto", "true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(f"[ratelimit] enabled: {cfg.ratelimit.enabled!r}: use auto, true or false")
+    rl = cfg.ratelimit
+    if min(rl.auth_failures_per_minute, rl.auth_failures_per_user_per_minute) < 1:
+        raise ConfigError("[ratelimit] auth_failures_per_minute and auth_failures_per_user_per_minute: 1 or more")
+    if min(rl.login_checks, rl.login_checks_per_ip) < 1:
+        raise ConfigError("[ratelimit] login_checks and login_checks_per_ip: 1 or more")
+    if bool(cfg.tls.cert) != bool(cfg.tls.key):
+        raise ConfigError("[tls] cert and key: set both (HTTPS) or neither (plain HTTP)")
+    validate_ops(cfg)
+    try:
+        validate_upstreams(cfg.upstreams)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    check_access_control(cfg)
+
+
+def check_access_control(cfg) -> None:
+    """Compile the ACL and read the key, htpasswd and TLS files (no side effects)."""
+    try:
+        parse_networks(cfg.ratelimit.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"[ratelimit] trusted_proxies: {exc}") from None
+    auth = cfg.auth
+    if auth.enabled or auth.acl or auth.groups:
+        try:
+            if auth.htpasswd:
+                parse_htpasswd(Path(auth.htpasswd))
+            if auth.token_key:
+                TokenService(auth.token_key, auth.verify_keys, issuer=auth.issuer, service=auth.service,
+                             ttl=auth.token_ttl)
+            Acl(auth.acl, auth.groups)
+        except (AclError, HtpasswdError, KeyFileError) as exc:
+            raise ConfigError(f"[auth] {exc}") from None
+    if cfg.tls.cert:
+        try:
+            server_context(cfg.tls.cert, cfg.tls.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"[tls] cert {cfg.tls.cert} / key {cfg.tls.key}: {exc}") from None

@@ -1,0 +1,53 @@
+"""The contract of an upload store, and what every store shares.
+
+Two stores keep it: `registry.uploads.Uploads` (sessions staged on this node's disk, handed to
+the origin whole by `put_blob`) and `origin.s3uploads.S3Uploads` (sessions kept in the bucket,
+written through part by part). Which one a node uses is the origin's `upload_mode`.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+
+from .. import errors
+from ..errors import OCIError
+from ..reference import Digest
+
+UUID_RE = re.compile(r"[0-9a-f]{32}")
+"""Upload session ids: 32 lowercase hex characters (uuid4().hex)."""
+
+
+class UploadStore:
+    """What every upload store shares. A store has, besides these:
+
+    `async create(repo, digest=None)` -> session (digest: known up front, monolithic push);
+    `open(repo, id)` -> async context manager yielding the session, current and held exclusively;
+    `async append(session, body)` -> bytes appended (hashed as they arrive, durable on return);
+    `mark(session)` / `async rollback(session, mark)`: undo a chunk that was refused;
+    `async commit(session, digest)`: verify the whole upload (on a mismatch discard it and
+    raise DIGEST_INVALID) and make the blob readable in the origin by its digest;
+    `async discard(session)`: forget it and everything it stored.
+    Sessions have `id`, `repo`, `offset` and `range_header()`.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock_for(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    @staticmethod
+    def unknown(repo: str, upload_id: str) -> OCIError:
+        return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "
+                        f"repository {repo}; start a new upload with POST /v2/{repo}/blobs/uploads/",
+                        detail={"uuid": upload_id[:64], "name": repo})
+
+    @staticmethod
+    def digest_mismatch(repo: str, actual: Digest, expected: Digest) -> OCIError:
+        return OCIError(errors.DIGEST_INVALID, f"upload to {repo} hashes to {actual}, not the "
+                        f"{expected} the client named; the upload was discarded, push it again",
+                        detail={"expected": str(expected), "actual": str(actual)})
