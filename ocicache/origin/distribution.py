@@ -29,6 +29,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import yarl
+from cachetools import LRUCache
 
 from .. import __version__, errors, metrics
 from ..errors import OCIError
@@ -87,6 +88,7 @@ class DistributionOrigin(ReadOnlyOrigin):
         self.auth = auth
         self.budget = budget
         self._session: aiohttp.ClientSession | None = None
+        self._linked_sizes: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see blob_linked
 
     def __repr__(self) -> str:
         return f"DistributionOrigin({self.base_url!r})"
@@ -234,13 +236,18 @@ class DistributionOrigin(ReadOnlyOrigin):
         return resp.content_length
 
     async def blob_size(self, repo: str, digest: Digest) -> int:
-        size = await self._head_blob(repo, digest)
+        size = self._linked_sizes.pop((repo, digest), None)
+        size = await self._head_blob(repo, digest) if size is None else size
         if size is None:
             raise self._blob_unknown(repo, digest)
         return size
 
     async def blob_linked(self, repo: str, digest: Digest) -> bool:
-        return await self._head_blob(repo, digest) is not None
+        """One HEAD answers both: the size is kept for the blob_size that follows (the edge's)."""
+        size = await self._head_blob(repo, digest)
+        if size is not None:
+            self._linked_sizes[(repo, digest)] = size
+        return size is not None
 
     def local_blob_path(self, digest: Digest) -> Path | None:
         return None
