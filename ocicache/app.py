@@ -12,6 +12,7 @@ from .auth import install as install_auth
 from .config import Config
 from . import metrics
 from .http.access import access
+from .http.intake import refuse_encoded_bodies
 from .http.middleware import common_headers, oci_errors
 from .http.ops import install as install_ops
 from .http.routes import add_routes
@@ -73,6 +74,7 @@ def make_app(cfg: Config) -> web.Application:
     app[CONFIG] = cfg
     app.on_response_prepare.append(common_headers)
     install_auth(app, cfg)  # rate limits, authentication, upload quota, /token: docs/SECURITY.md
+    app.middlewares.append(refuse_encoded_bodies)  # 415 before a body is read: http/intake.py
     add_routes(app)
     install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
 

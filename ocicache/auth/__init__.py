@@ -16,13 +16,14 @@ from .endpoint import add_token_routes
 from .guard import GATE
 from .middleware import Authenticator, authenticate
 from .quota import upload_quota
-from .ratelimit import ip_limiter, parse_networks
+from .ratelimit import IP_BUCKETS, TokenBuckets, ip_limiter, parse_networks
 
 
 def install(app: web.Application, cfg) -> None:
     trusted = parse_networks(cfg.ratelimit.trusted_proxies)
     if cfg.ratelimit_enabled:
-        app.middlewares.append(ip_limiter(cfg.ratelimit.per_ip_rate, cfg.ratelimit.per_ip_burst, trusted))
+        buckets = app[IP_BUCKETS] = TokenBuckets(cfg.ratelimit.per_ip_rate, cfg.ratelimit.per_ip_burst)
+        app.middlewares.append(ip_limiter(cfg.ratelimit.per_ip_rate, cfg.ratelimit.per_ip_burst, trusted, buckets))
     if cfg.auth.enabled:
         gate = Authenticator(cfg, trusted)
         app[GATE] = gate

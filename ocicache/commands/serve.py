@@ -14,6 +14,7 @@ from ..app import make_app, open_store
 from ..auth.tls import server_context
 from ..config import Config, ConfigError
 from ..hotpaths import digest, rangecopy
+from ..http.protocol import NodeRunner
 from ..service import lifecycle, workers
 from .options import add_common, load_config
 
@@ -67,8 +68,8 @@ def _run(cfg: Config, reuse_port: bool) -> None:
 
 async def _run_node(cfg: Config, reuse_port: bool) -> None:
     app = make_app(cfg)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,  # ocicache.http.access logs
-                           shutdown_timeout=cfg.ops.shutdown_timeout, **runner_limits(cfg))
+    runner = NodeRunner(app, access_log=None, handle_signals=False,  # ocicache.http.access logs
+                        shutdown_timeout=cfg.ops.shutdown_timeout, **runner_limits(cfg))  # parser errors: http/protocol.py
     await runner.setup()
     host, port = cfg.listen_host_port
     tls = ssl_context(cfg)
@@ -100,10 +101,12 @@ def ssl_context(cfg: Config):
 
 def runner_limits(cfg: Config) -> dict[str, object]:
     """aiohttp server limits: request line and header sizes, and how long a connection may idle
-    or dribble its headers (the idle timer runs from connect until the headers are complete)."""
+    or dribble its headers (the idle timer runs from connect until the headers are complete).
+    Request bodies are never decompressed (encoded ones get 415: http/intake.py)."""
     limits = cfg.limits
     return {"max_line_size": limits.max_url_bytes, "max_field_size": limits.max_header_bytes,
-            "max_headers": limits.max_headers, "keepalive_timeout": limits.idle_timeout}
+            "max_headers": limits.max_headers, "keepalive_timeout": limits.idle_timeout,
+            "auto_decompress": False}
 
 
 def warn_exposure(cfg: Config, host: str) -> None:
