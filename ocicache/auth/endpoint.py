@@ -11,6 +11,8 @@ service, scope (space-separated) and client_id in a form body.
 """
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from .. import errors
@@ -72,7 +74,7 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     gate = _gate(request)
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise OCIError(errors.SIZE_INVALID, "token request form is too large", status=413)
-    form = await request.post()
+    form = await _read_form(gate, request)
     _check_service(gate, _field(form, "service"))
     if _field(form, "grant_type") != "password":
         return web.json_response({"error": "unsupported_grant_type",
@@ -84,6 +86,19 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": expires_in,
                               "issued_at": issued_at, "scope": " ".join(format_scope(a) for a in granted)},
                              headers=NO_STORE)
+
+
+async def _read_form(gate: Authenticator, request: web.Request):
+    """The form, within the body deadline ([limits] body_min_rate, body_grace, body_timeout)."""
+    try:
+        async with asyncio.timeout(gate.form_seconds):
+            return await request.post()
+    except TimeoutError:
+        request.protocol.close()  # type: ignore[union-attr]  # read no more of it, then close
+        request.content.feed_eof()
+        raise OCIError(errors.ErrorCode("INVALID_REQUEST", "request body too slow", 408),
+                       f"the token request form did not arrive within {gate.form_seconds:.0f} s; the "
+                       "connection was closed", headers={"Connection": "close", **NO_STORE}) from None
 
 
 def _field(form, name: str) -> str | None:

@@ -54,6 +54,9 @@ class Authenticator(Gate):
         self.trusted = trusted
         limits = cfg.ratelimit
         self.logins = Logins(self.htpasswd, cfg)  # failed-login budget and bounded bcrypt: login.py
+        body = cfg.limits  # a POST /token form (at most 16 KiB) gets the body deadline of other bodies
+        self.form_seconds = min(body.body_timeout, body.body_grace + 16384 / body.body_min_rate) \
+            if body.body_min_rate else body.body_timeout
         self.per_identity = (TokenBuckets(limits.per_identity_rate, limits.per_identity_burst)
                              if cfg.ratelimit_enabled else None)
 

@@ -177,3 +177,24 @@ def test_the_log_has_no_traceback(node):
     text = node.log_path.read_text()
     assert "Traceback" not in text and '"exception"' not in text, text[-3000:]
     assert '"status":408' in text.replace(" ", "")  # the access log has the cut requests
+
+
+def test_a_trickling_token_form_is_cut_too(tmp_path):
+    from ocicache.auth import tokens
+
+    from .conftest import write_htpasswd
+
+    key = tmp_path / "token.pem"
+    tokens.keygen(key)
+    node = NodeProcess(tmp_path / "node", "--htpasswd", str(write_htpasswd(tmp_path / "htpasswd")),
+                       "--token-key", str(key), env={"OCICACHE_LIMITS_BODY_MIN_RATE": "16384",
+                                                     "OCICACHE_LIMITS_BODY_GRACE": str(GRACE)})
+    node.start()
+    try:
+        head = (b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 5000\r\n\r\n")
+        elapsed, answer, closed = trickle(node, head, [b"grant_type=pass"] + [b"w"] * 40, every=0.25)
+        assert parse(answer)[0] == 408 and closed, answer[:300]
+        assert GRACE < elapsed < GRACE + 1 + 3  # the form's 16 KiB at most, at 16 KiB/s
+    finally:
+        node.stop()
