@@ -1,9 +1,9 @@
 """How many password checks run at once: at most `total` in this worker process, at most
 `per_ip` for one client IP, on threads of their own (not the pool file I/O uses).
 
-Requests beyond that wait their turn, served round-robin over client IPs: an address with
-thirty guesses queued delays another address's login by at most one check per address
-ahead of it, never by its whole queue. A request that waits longer than `max_wait` seconds
+Requests beyond that wait their turn; a free slot goes to the waiting address that was served
+longest ago (round-robin over client IPs): an address with thirty guesses queued delays
+another address's login by at most one check per address ahead of it, never by its whole queue. A request that waits longer than `max_wait` seconds
 gets TimeoutError (the caller answers 429 and gives the reservation back).
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 MAX_WAIT_S = 20.0
+MAX_REMEMBERED = 100_000  # addresses whose last turn is remembered
 
 
 class CheckSlots:
@@ -23,6 +24,8 @@ class CheckSlots:
         self.running = 0
         self.by_ip: dict[str, int] = {}
         self.waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._served: OrderedDict[str, int] = OrderedDict()  # ip -> turn it last got a slot
+        self._turn = 0
         self._pool: ThreadPoolExecutor | None = None
 
     def _free_for(self, ip: str) -> bool:
@@ -31,6 +34,11 @@ class CheckSlots:
     def _start(self, ip: str) -> None:
         self.running += 1
         self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+        self._turn += 1
+        self._served[ip] = self._turn
+        self._served.move_to_end(ip)
+        if len(self._served) > MAX_REMEMBERED:
+            self._served.popitem(last=False)
 
     def _release(self, ip: str) -> None:
         self.running -= 1
@@ -42,25 +50,21 @@ class CheckSlots:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Hand free slots to waiting requests, one address after another."""
-        progress = True
-        while progress and self.running < self.total and self.waiting:
-            progress = False
-            for ip in list(self.waiting):
-                queue = self.waiting[ip]
-                while queue and queue[0].done():  # cancelled while waiting
-                    queue.popleft()
-                if not queue:
-                    del self.waiting[ip]
-                    continue
-                if not self._free_for(ip):
-                    continue
-                self._start(ip)
-                queue.popleft().set_result(None)
-                self.waiting.move_to_end(ip)  # the next free slot goes to another address first
-                progress = True
-                if self.running >= self.total:
-                    return
+        """Hand free slots to waiting requests: first to the address served longest ago."""
+        while self.running < self.total:
+            for ip in [ip for ip, queue in self.waiting.items() if not any(not f.done() for f in queue)]:
+                del self.waiting[ip]  # only requests that gave up waiting were left
+            ready = [ip for ip in self.waiting if self._free_for(ip)]
+            if not ready:
+                return
+            ip = min(ready, key=lambda a: self._served.get(a, 0))
+            queue = self.waiting[ip]
+            while queue[0].done():
+                queue.popleft()
+            self._start(ip)
+            queue.popleft().set_result(None)
+            if not queue:
+                del self.waiting[ip]
 
     async def _acquire(self, ip: str) -> None:
         if self._free_for(ip) and ip not in self.waiting:
@@ -76,8 +80,16 @@ class CheckSlots:
                 self._release(ip)  # granted just as the wait ended
             else:
                 fut.cancel()
+                self._forget(ip, fut)
                 self._dispatch()
             raise
+
+    def _forget(self, ip: str, fut: asyncio.Future[None]) -> None:
+        queue = self.waiting.get(ip)
+        if queue is not None and fut in queue:
+            queue.remove(fut)
+            if not queue:
+                del self.waiting[ip]
 
     async def run(self, ip: str, fn: Callable[..., T], *args) -> T:
         """fn(*args) on a check thread, once a slot for `ip` is free. The slot is held until the
