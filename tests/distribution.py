@@ -37,9 +37,11 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> None:
 
 class Distribution:
     def __init__(self, state_dir: Path, auth: str | None = None, users: dict[str, str] | None = None,
-                 issuer=None) -> None:
+                 issuer=None, extra_yaml: str = "") -> None:
+        """`extra_yaml`: more top-level configuration, e.g. "catalog: {maxentries: 2}\n"."""
         self.dir = Path(state_dir)
         self.auth, self.users, self.issuer = auth, users or {}, issuer
+        self.extra_yaml = extra_yaml
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -73,7 +75,7 @@ storage:
   delete: {{enabled: true}}
   cache: {{blobdescriptor: inmemory}}
 http: {{addr: "{self.hostport}"}}
-{self._auth_yaml()}""")
+{self._auth_yaml()}{self.extra_yaml}""")
         log = open(self.dir / "registry.log", "ab")
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
                                      stderr=subprocess.STDOUT)

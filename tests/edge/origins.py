@@ -29,7 +29,8 @@ class Origin:
         if kind == "ocicache":
             self._proc = NodeProcess(state_dir / "node")
         elif kind == "distribution":
-            self._proc = Distribution(state_dir / "registry")
+            # a catalog page holds 2 repositories: the edge must follow distribution's Link headers
+            self._proc = Distribution(state_dir / "registry", extra_yaml="catalog: {maxentries: 2}\n")
         else:
             raise ValueError(f"unknown origin kind {kind!r}")
         self._proc.start()
