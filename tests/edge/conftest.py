@@ -1,6 +1,7 @@
 """An origin (an ocicache node, or CNCF distribution), a fault proxy in front of it, and edge
-nodes reading through the proxy. Every test using `origin` runs against both kinds; a test
-that needs an ocicache-only feature of the origin says `@ocicache_origin_only` and why."""
+nodes reading through the proxy. Every test using `origin` runs against both kinds; one that
+needs an ocicache-only feature of the origin narrows it, with a one-line comment saying why:
+`@pytest.mark.parametrize("origin", ["ocicache"], indirect=True)`. (None needs to today.)"""
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,6 @@ from .origins import KINDS, Origin
 
 EDGE_ENV = {"OCICACHE_CACHE_TAG_TTL": "1", "OCICACHE_CACHE_STALE_IF_ERROR": "2",
             "OCICACHE_CACHE_NEGATIVE_TTL": "0.5"}
-
-ocicache_origin_only = pytest.mark.parametrize("origin", ["ocicache"], indirect=True)
 
 
 @pytest.fixture(scope="module", params=KINDS)
