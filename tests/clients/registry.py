@@ -3,6 +3,7 @@ and pushing layout documents the clients here cannot push (OCI 1.1 referrers).""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,15 +29,23 @@ def metric(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def settled(url: str, timeout: float = 15.0) -> dict:
+    """A scrape taken once no fill is in flight (a fill ends just after its last byte went out)."""
+    deadline = time.monotonic() + timeout
+    while metric(samples := scrape(url), "ocicache_fills_in_flight") > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return samples
+
+
 class FillCounter:
     """Origin fetches an edge made between two scrapes: fills that ended ok, and bytes fetched."""
 
     def __init__(self, edge_url: str) -> None:
         self.url = edge_url
-        self.before = scrape(edge_url)
+        self.before = settled(edge_url)
 
     def delta(self) -> tuple[int, int]:
-        after = scrape(self.url)
+        after = settled(self.url)
         fills = [metric(s, "ocicache_fill_duration_seconds_count", outcome="ok") for s in (self.before, after)]
         fetched = [metric(s, "ocicache_origin_fetched_bytes_total") for s in (self.before, after)]
         return int(fills[1] - fills[0]), int(fetched[1] - fetched[0])
