@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from ocicache.store import BlobStore
+from ocicache.cache import BlobStore
 from tests.nodeproc import NodeProcess
 
 SIZE = 256 * 1024 * 1024

@@ -21,7 +21,7 @@ from ocicache.http import routes
 from ocicache.origin.fs import FilesystemOrigin
 from ocicache.reference import DIGEST_RE, Digest, check_name, parse_reference
 from ocicache.oci import manifests
-from ocicache.store.manifests import ManifestCache
+from ocicache.cache.manifests import ManifestCache
 
 MIB = 1 << 20
 DIGEST = "sha256:" + "ab" * 32

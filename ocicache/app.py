@@ -21,13 +21,13 @@ from .http.mirror_choice import MIRRORS
 from .origin import Origin, open_origin
 from .registry import Registry
 from .registry.expiry import sweep_forever
-from .registry.proxy import ProxyOrigin
+from .cache.caching import CachingOrigin
 from .registry.mirrors import open_mirrors
 from .origin.s3 import S3Origin
 from .origin.s3uploads import S3Uploads
 from .registry.uploads import Uploads, UploadStore
-from .store import BlobStore
-from .store.tags import TagCache
+from .cache import BlobStore
+from .cache.tags import TagCache
 
 FLUSH_INTERVAL_S = 1.0
 log = logging.getLogger("ocicache.store")
@@ -45,14 +45,14 @@ def build_origin(cfg: Config) -> Origin:
     if cfg.origin_is_local:
         return origin
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
-    return ProxyOrigin(origin, open_store(cfg), tags, cfg.cache.fill_retries)
+    return CachingOrigin(origin, open_store(cfg), tags, cfg.cache.fill_retries)
 
 
 def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
     """Uploads staged on this node, or written through to S3 as they arrive (S3 origin)."""
-    remote = origin.remote if isinstance(origin, ProxyOrigin) else origin
+    remote = origin.remote if isinstance(origin, CachingOrigin) else origin
     if isinstance(remote, S3Origin):
-        store = origin.store if isinstance(origin, ProxyOrigin) else None
+        store = origin.store if isinstance(origin, CachingOrigin) else None
         return S3Uploads(remote, cfg.s3.part_bytes, cfg.s3.parts_in_flight,
                          spool_dir=store.dir / "partial" if store else None,
                          keep=store.keep if store else None)
@@ -85,7 +85,7 @@ def make_app(cfg: Config) -> web.Application:
         mirrors = open_mirrors(cfg, origin, uploads, open_store)  # docs/MIRRORS.md
         if mirrors is not None:
             app[MIRRORS] = mirrors
-        store = origin.store if isinstance(origin, ProxyOrigin) else mirrors.store if mirrors else None
+        store = origin.store if isinstance(origin, CachingOrigin) else mirrors.store if mirrors else None
         flusher = asyncio.create_task(_flush_store(store)) if store is not None else None
         yield
         if flusher is not None:

@@ -11,13 +11,13 @@ from .. import errors
 from ..errors import OCIError
 from ..oci import walk
 from ..reference import Digest, parse_reference
-from .proxy import ProxyOrigin
+from ..cache.caching import CachingOrigin
 
 
 class OriginSource:
     """Reads manifests straight from the origin (not through the cache) and records them."""
 
-    def __init__(self, proxy: ProxyOrigin) -> None:
+    def __init__(self, proxy: CachingOrigin) -> None:
         self.proxy = proxy
         self.manifests: list[Digest] = []
 
@@ -34,7 +34,7 @@ class OriginSource:
 
 class CacheControl:
     def __init__(self, origin: object) -> None:
-        if not isinstance(origin, ProxyOrigin):
+        if not isinstance(origin, CachingOrigin):
             raise OCIError(errors.UNSUPPORTED, "this node serves a file:// origin from its own files and "
                            "keeps no cache; purge, pin and prefetch apply to edge nodes (http(s):// origin)")
         self.proxy = origin

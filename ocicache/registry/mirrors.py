@@ -1,6 +1,6 @@
 """The upstream registries a node mirrors read-only (docs/MIRRORS.md), one `Registry` each.
 
-Each upstream is its own `ProxyOrigin(DistributionOrigin(url, auth, budget), store, TagCache)`:
+Each upstream is its own `CachingOrigin(DistributionOrigin(url, auth, budget), store, TagCache)`:
 its own tag cache and its own record of what each repository holds, so the same repository
 name on two upstreams is two different things. The blob store is shared: blobs and manifests
 are content-addressed, so one copy serves every upstream that has them.
@@ -17,10 +17,10 @@ from ..origin import Origin
 from ..origin.ratebudget import RateBudget
 from ..origin.distribution import DistributionOrigin
 from ..origin.upstream_auth import UpstreamAuth
-from ..store import BlobStore
-from ..store.tags import TagCache
+from ..cache import BlobStore
+from ..cache.tags import TagCache
 from ..config.upstreams import DOCKER_HUB_NAMES, allow_patterns, read_credentials, token_realms_of
-from .proxy import ProxyOrigin
+from ..cache.caching import CachingOrigin
 from .registry import Registry
 from .uploads import UploadStore
 
@@ -88,7 +88,7 @@ def _mirror(cfg: Config, name: str, url: str, store: BlobStore, uploads: UploadS
                             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
                             max_connections=c.max_connections, retries=c.retries)
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
-    proxy = ProxyOrigin(remote, store, tags, cfg.cache.fill_retries, scope=f"upstream:{name}")
+    proxy = CachingOrigin(remote, store, tags, cfg.cache.fill_retries, scope=f"upstream:{name}")
     return Mirror(name, origin_url, Registry(proxy, uploads, cfg.limits.max_manifest_bytes))
 
 
@@ -97,7 +97,7 @@ def open_mirrors(cfg: Config, own: Origin, uploads: UploadStore,
     """The configured upstreams over the own edge cache's store (or a store of their own)."""
     if not cfg.upstreams.registries:
         return None
-    owns_store = not isinstance(own, ProxyOrigin)
+    owns_store = not isinstance(own, CachingOrigin)
     store = open_store(cfg) if owns_store else own.store
     upstreams = [_mirror(cfg, name, url, store, uploads) for name, url in cfg.upstreams.registries.items()]
     return Mirrors(cfg, upstreams, store, owns_store)

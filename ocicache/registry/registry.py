@@ -14,7 +14,7 @@ from .. import errors, metrics
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
-from ..store.manifests import ManifestCache
+from ..cache.manifests import ManifestCache
 from ..oci import manifests
 from ..oci.manifests import Descriptor
 from .uploads import UploadSession, UploadStore

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from ocicache.reference import Digest
-from ocicache.store import BlobStore
+from ocicache.cache import BlobStore
 
 from ..nodeproc import NodeProcess
 from ..ocisync import push_blob, request, sha

@@ -5,7 +5,7 @@ import hashlib
 import os
 
 from ocicache.reference import Digest
-from ocicache.store import BlobStore
+from ocicache.cache import BlobStore
 
 
 def put(store: BlobStore, data: bytes) -> Digest:

@@ -15,7 +15,6 @@ import errno
 import fcntl
 import logging
 import os
-from pathlib import Path
 from typing import AsyncIterator
 
 from .. import errors, metrics
@@ -24,7 +23,7 @@ from ..errors import OCIError
 from ..hotpaths.fileio import close_soon
 from ..origin import Origin
 from ..reference import Digest
-from ..store import BlobStore
+from .blobstore import BlobStore
 
 log = logging.getLogger("ocicache.fill")
 READ_CHUNK = 1024 * 1024
@@ -38,7 +37,7 @@ class FillFailed(ConnectionAbortedError):
 
 class CacheFull(FillFailed):
     """The fill stopped because the cache disk is full: nothing was kept, and the caller may
-    serve the blob straight from the origin instead (ProxyOrigin does)."""
+    serve the blob straight from the origin instead (CachingOrigin does)."""
 
 
 class Fill:

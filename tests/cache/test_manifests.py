@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ocicache.reference import Digest
-from ocicache.store.manifests import ManifestCache
+from ocicache.cache.manifests import ManifestCache
 
 from .fakes import Clock
 

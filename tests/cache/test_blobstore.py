@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ocicache.reference import Digest
-from ocicache.store import BlobStore
+from ocicache.cache import BlobStore
 
 
 def put(store: BlobStore, data: bytes) -> Digest:

@@ -1,6 +1,6 @@
 """The edge cache as an Origin: a remote origin seen through the local store.
 
-`ProxyOrigin(remote, store)` has the same shape as what it caches, so the registry does
+`CachingOrigin(remote, store)` has the same shape as what it caches, so the registry does
 not know whether it hits the cache (as CNCF distribution's proxyBlobStore wraps its
 remote). Blobs and by-digest manifests are immutable: kept in the store until evicted.
 Tags go through the TagCache. Writes go to the remote first (write-through); a tag this
@@ -21,15 +21,15 @@ from ..hotpaths.digest import Sha256
 from ..errors import OCIError
 from ..origin import Origin
 from ..reference import Digest
-from ..singleflight import SingleFlight
-from ..store import BlobStore
-from ..store.tags import TagCache
+from .singleflight import SingleFlight
+from .blobstore import BlobStore
+from .tags import TagCache
 from .fills import CacheFull, FillFailed, Fills
 
 log = logging.getLogger("ocicache.fill")
 
 
-class ProxyOrigin:
+class CachingOrigin:
     def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3,
                  scope: str = "") -> None:
         """`scope` names the remote in the store's index of repository links: nodes mirroring

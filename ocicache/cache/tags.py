@@ -15,7 +15,7 @@ from cachetools import LRUCache
 from .. import errors
 from ..errors import OCIError
 from ..reference import Digest
-from ..singleflight import SingleFlight
+from .singleflight import SingleFlight
 
 log = logging.getLogger("ocicache.tags")
 

@@ -110,7 +110,7 @@ class Index:
 
     @_locked
     def oldest(self, limit: int) -> list[tuple[str, int]]:
-        """The least recently used blobs that no pinned repository holds (store/pins.py)."""
+        """The least recently used blobs that no pinned repository holds (cache/pins.py)."""
         return self.db.execute("SELECT digest, size FROM blobs "
                                "WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
                                "ORDER BY last_access LIMIT ?",

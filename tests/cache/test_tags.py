@@ -6,7 +6,7 @@ import pytest
 from ocicache import errors
 from ocicache.errors import OCIError
 from ocicache.reference import Digest
-from ocicache.store.tags import TagCache
+from ocicache.cache.tags import TagCache
 
 from .fakes import Clock
 
