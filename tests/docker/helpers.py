@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..clients.images import KiB, Layout, Shape, build, write_docker_archive
-from ..clients.registry import metric, scrape
+from ..clients.registry import metric, scrape, settled
 from ..dockerd import DockerEngine
 from ..nodeproc import NodeProcess
 from ..ocisync import request
@@ -91,7 +91,7 @@ class EdgeCounters:
         self.before = self.now()
 
     def now(self) -> dict[str, int]:
-        samples = scrape(self.edge.url)
+        samples = settled(self.edge.url)     # a fill ends just after its last byte reached docker
         return {key: int(metric(samples, name, **labels)) for key, (name, labels) in self.NAMES.items()}
 
     def delta(self) -> dict[str, int]:
