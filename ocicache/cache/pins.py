@@ -58,6 +58,14 @@ class Pins:
         return [{"repository": r, "pinned_at": at, "cached_blobs": n, "cached_bytes": size}
                 for r, at, n, size in rows]
 
+    def held(self) -> tuple[int, int]:
+        """(blobs, bytes) the store holds that a pinned repository keeps from eviction."""
+        with self.index.lock:
+            count, total = self.index.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs "
+                "WHERE digest IN (SELECT digest FROM pinned_blobs)").fetchone()
+        return count, total
+
     def is_pinned(self, digest: object) -> bool:
         with self.index.lock:
             return self.index.db.execute("SELECT 1 FROM pinned_blobs WHERE digest=? LIMIT 1",

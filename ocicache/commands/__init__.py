@@ -13,11 +13,12 @@ A subcommand module has `add_parser(sub)`, which sets `run(args) -> exit code` a
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from ..config import ConfigError
+from ..config.ops import LOG_FORMATS
+from ..service import logs
 from . import auth, cache, config_check, gc, serve, warm
 
 
@@ -27,9 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     for command in (serve, cache, warm, gc, config_check, auth):
         command.add_parser(sub)
     args = parser.parse_args(argv)
+    # Until a command loads its config (options.load_config sets [log] level and format), log as
+    # the environment says; the node and every command write the same format.
     level = getattr(args, "log_level", None) or os.environ.get("OCICACHE_LOG_LEVEL") or "INFO"
-    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    fmt = os.environ.get("OCICACHE_LOG_FORMAT", "json").strip().lower()
+    logs.setup(str(level), fmt if fmt in LOG_FORMATS else "json", sys.stderr)
     try:
         return args.run(args)
     except ConfigError as exc:

@@ -6,7 +6,7 @@ import sys
 
 from ..config import Config
 from ..registry import gc
-from .options import add_common, load_config
+from .options import add_config_options, add_origin_option, load_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dry-run", action="store_true", help="print what would be deleted; delete nothing")
     g.add_argument("--grace", type=float, help="keep unreferenced blobs younger than this many seconds "
                    "(default [gc] grace_seconds, 3600): pushes in progress")
-    add_common(g)
+    add_origin_option(g)
+    add_config_options(g, "the origin node's TOML config file")
     g.set_defaults(run=lambda args: gc_command(load_config(args), args))
 
 

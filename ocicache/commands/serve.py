@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 
@@ -12,23 +11,18 @@ from aiohttp import web
 
 from ..app import make_app, open_store
 from ..auth.tls import server_context
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, summary
 from ..hotpaths import digest, rangecopy
 from ..http.protocol import NodeRunner
 from ..service import lifecycle, workers
-from .options import add_common, load_config
+from .options import add_serve_options, load_config
 
 log = logging.getLogger("ocicache")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the edge node")
-    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000)")
-    p.add_argument("--workers", type=int, help="worker processes sharing the port (default: one per core)")
-    p.add_argument("--htpasswd", metavar="FILE", help="turn authentication on: bcrypt htpasswd file of users")
-    p.add_argument("--token-key", metavar="FILE", help="token service key (PEM; `ocicache token keygen FILE` "
-                   "makes one); a public key only verifies tokens issued elsewhere")
-    add_common(p)
+    add_serve_options(p)
     p.set_defaults(run=run)
 
 
@@ -81,14 +75,11 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
         raise ConfigError(f"cannot listen on {cfg.server.listen}: {exc.strerror or exc}; "
                           "pick another --listen port or stop what holds it") from None
     warn_exposure(cfg, host)
-    log.info("ocicache %d listening on %s://%s:%d; auth %s; origin %s; data dir %s; hashing %s (%s), "
-             "range copy %s, sendfile %s", os.getpid(), "https" if tls else "http", host, port,
-             "on" if cfg.auth.enabled else "off", cfg.origin_url, cfg.data_path,
+    bound = runner.addresses[0][1] if runner.addresses else port  # port 0: the one picked
+    log.info("ocicache %d listening on %s://%s:%d; %s; hashing %s (%s), range copy %s, sendfile %s",
+             os.getpid(), "https" if tls else "http", host, bound, summary.one_line(cfg, skip=("listen",)),
              digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
              "on" if cfg.server.sendfile else "off")
-    if cfg.upstreams.registries:
-        log.info("mirroring %s%s", ", ".join(f"{n}={u}" for n, u in cfg.upstreams.registries.items()),
-                 "; pure mirror: requests naming no upstream go to the first" if cfg.pure_mirror else "")
     await lifecycle.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
 
 
@@ -110,15 +101,6 @@ def runner_limits(cfg: Config) -> dict[str, object]:
 
 
 def warn_exposure(cfg: Config, host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if loopback or cfg.tls.cert:
-        return
-    if not cfg.auth.enabled:
-        log.warning("serving plain HTTP on %s with no authentication: anyone who reaches this address "
-                    "may pull, push and delete; see docs/SECURITY.md ([auth], [tls])", host)
-    else:
-        log.warning("serving plain HTTP on %s with authentication on: passwords and tokens cross the "
-                    "network in clear; put TLS in front or set [tls] cert and key", host)
+    """The start-up warnings `config check` prints too (config/summary.py), as log lines."""
+    for warning in summary.warnings(cfg, host):
+        log.warning("%s", warning)

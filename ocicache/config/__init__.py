@@ -10,12 +10,14 @@ Validated once at start (`load`); derived values are computed here, never per re
     model.py      Config: the sections and the values derived from them
     coerce.py     TOML values, environment strings and flags -> typed keys
     checks.py     validate(cfg), access-control files included
-    load.py       load(path, env, overrides)
+    load.py       load(path, env, overrides, flags): errors name the variable, file or flag
+    summary.py    what a node with this config would run, in words (config check, start-up line)
 """
 from .checks import validate
 from .errors import ConfigError
 from .load import load
 from .model import SECTIONS, Config
+from . import summary
 from .ops import AdminConfig, GcConfig, LogConfig, OpsConfig, read_admin_token
 from .sections import (AuthConfig, CacheConfig, LimitsConfig, RateLimitConfig, S3Config, ServerConfig,
                        StorageConfig, TLSConfig)
@@ -23,4 +25,4 @@ from .upstreams import UpstreamsConfig
 
 __all__ = ["SECTIONS", "AdminConfig", "AuthConfig", "CacheConfig", "Config", "ConfigError", "GcConfig",
            "LimitsConfig", "LogConfig", "OpsConfig", "RateLimitConfig", "S3Config", "ServerConfig",
-           "StorageConfig", "TLSConfig", "UpstreamsConfig", "load", "read_admin_token", "validate"]
+           "StorageConfig", "TLSConfig", "UpstreamsConfig", "load", "read_admin_token", "summary", "validate"]

@@ -1,5 +1,6 @@
-"""Logging for a service: one JSON object per line on stdout (journald keeps stdout), or plain
-text lines. A record's `extra={"fields": {...}}` become top-level keys (the access log)."""
+"""Logging for the node and the CLI, in one format (`[log] format`): one JSON object per line
+(the node writes to stdout, which journald keeps; the other commands to stderr), or plain text
+lines. A record's `extra={"fields": {...}}` become top-level keys (the access log)."""
 from __future__ import annotations
 
 import datetime
@@ -40,12 +41,13 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup(level: str = "INFO", fmt: str = "json") -> None:
-    """Replace the root handlers with one on stdout in the chosen format and level."""
+def setup(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
+    """Replace the root handlers with one in the chosen format and level: on stdout for the
+    node (journald), on stderr for the other commands (their stdout is their answer)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     set_level(level)
