@@ -1,18 +1,29 @@
 """`ocicache warm IMAGE...`: pre-seed a node's cache by reading every blob of the images through
-its HTTP API (all platforms, or the chosen ones), hashing each as it arrives."""
+its HTTP API (all platforms, or the chosen ones), hashing each as it arrives.
+
+Every failure is reported in words (`FAILED team/app:v1 on http://edge:5000: cannot connect to
+the node (connection refused); is it running, is --node right?`), never as a library's
+exception; requests carry `User-Agent: ocicache-warm/<version>`."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime
 import hashlib
+import json
+import os
+import socket
 import sys
 
 import aiohttp
 from tqdm import tqdm
 
+from .. import __version__
 from ..errors import OCIError
 from ..oci import walk
+
+USER_AGENT = f"ocicache-warm/{__version__}"
+CONNECT_SECONDS, READ_SECONDS = 10, 120
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 async def warm_command(args: argparse.Namespace) -> int:
     platforms = set(args.platform) or None
     failures = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=120)) as session:
+    timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_SECONDS, sock_read=READ_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as session:
         source = HttpSource(session, args.node)
         for image in args.images:
             started = datetime.datetime.now()
@@ -50,6 +62,21 @@ async def warm_command(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _answer(what: str, status: int, body: bytes) -> str:
+    """A node's error answer in words: its OCI error code and message, and what to do."""
+    try:
+        first = json.loads(body)["errors"][0]
+        said = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        said = body[:200].decode("utf-8", "replace").strip() or "no explanation"
+    hint = {401: "; the node needs credentials and `ocicache warm` sends none: use the node's admin API "
+                 "(POST /admin/prefetch) instead",
+            404: "; check the name and tag as the node names them (repo:tag or repo@sha256:...)",
+            429: "; the node is rate limiting: try again later, or with a lower --concurrency",
+            503: "; the node could not reach its origin: see `curl <node>/readyz`"}.get(status, "")
+    return f"{what}: the node answered {status} ({said}){hint}"
+
+
 class HttpSource:
     """A node's HTTP API; blobs are hashed as they arrive, so a wrong byte is reported."""
 
@@ -63,21 +90,29 @@ class HttpSource:
         async with self.session.get(url, headers={**self.headers, "Accept": walk.MANIFEST_ACCEPT}) as resp:
             body = await resp.read()
             if resp.status != 200:
-                raise WarmError(f"GET {url} answered {resp.status}: {body[:300].decode(errors='replace')}")
+                raise WarmError(_answer(f"manifest {repo}:{reference}" if ":" not in reference
+                                        else f"manifest {repo}@{reference}", resp.status, body))
+            try:
+                json.loads(body)
+            except ValueError:
+                raise WarmError(f"manifest {repo}@{reference}: the node sent something that is not JSON") from None
             return resp.headers.get("Content-Type", "").split(";")[0], body
 
     async def blob(self, repo: str, digest: str, progress: walk.Progress) -> None:
         url = f"{self.base}/v2/{repo}/blobs/{digest}"
         hasher = hashlib.sha256()
-        async with self.session.get(url, headers=self.headers) as resp:
-            if resp.status != 200:
-                body = await resp.read()
-                raise WarmError(f"GET {url} answered {resp.status}: {body[:300].decode(errors='replace')}")
-            async for chunk in resp.content.iter_chunked(1024 * 1024):
-                hasher.update(chunk)
-                progress(len(chunk))
+        try:
+            async with self.session.get(url, headers=self.headers) as resp:
+                if resp.status != 200:
+                    raise WarmError(_answer(f"blob {repo}@{digest}", resp.status, await resp.read()))
+                async for chunk in resp.content.iter_chunked(1024 * 1024):
+                    hasher.update(chunk)
+                    progress(len(chunk))
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+            raise WarmError(f"blob {repo}@{digest}: the node closed the connection before the whole blob "
+                            "arrived (its origin may have failed mid-fill: see the node's log); run warm again") from None
         if f"sha256:{hasher.hexdigest()}" != digest:
-            raise WarmError(f"{repo}@{digest}: the node sent bytes hashing to sha256:{hasher.hexdigest()}; "
+            raise WarmError(f"blob {repo}@{digest}: the node sent bytes hashing to sha256:{hasher.hexdigest()}; "
                             "run `ocicache cache verify` on that node")
 
 
@@ -86,6 +121,30 @@ class WarmError(Exception):
 
 
 def describe(exc: BaseException) -> str:
-    if isinstance(exc, OCIError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
+    """An exception met while warming, in words for the operator (no class names, no reprs)."""
+    if isinstance(exc, (WarmError, OCIError)):
+        return exc.message if isinstance(exc, OCIError) else str(exc)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "--node is not a URL like http://edge.example:5000"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return ("the node's TLS certificate is not trusted by this machine "
+                f"({getattr(exc.certificate_error, 'verify_message', None) or 'verification failed'})")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS to the node failed: is --node https:// on a node serving plain HTTP, or the other way round?"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):
+            return f"the node's host name {exc.host} does not resolve; check --node"
+        code = getattr(exc.os_error, "errno", None)
+        reason = os.strerror(code).lower() if isinstance(code, int) and code > 0 else ""
+        return (f"cannot connect to the node ({reason or 'no connection'}); is it running, and is --node "
+                "right (scheme, host, port)?")
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return (f"the node did not answer within {READ_SECONDS} s (connect {CONNECT_SECONDS} s); it may be "
+                "overloaded or its origin slow: see its log")
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return "the node closed the connection before answering; see its log"
+    if isinstance(exc, aiohttp.ClientError):
+        return "the request to the node failed; see its log (and check --node)"
+    if isinstance(exc, (KeyError, TypeError, ValueError)):
+        return "the node sent a manifest that is not a valid image or index (no config or layers)"
+    return f"an unexpected error ({exc or 'no message'}); please report it with the command line"

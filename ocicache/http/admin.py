@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import datetime
 import hmac
 import json
 import os
@@ -52,14 +53,23 @@ def _authorize(request: web.Request) -> None:
     metrics.note(identity="admin")
 
 
-async def _json_body(request: web.Request) -> dict:
+INVALID_REQUEST = errors.ErrorCode("INVALID_REQUEST", "invalid request", 400)
+_EXAMPLES = {"/admin/purge": '{"repository": "team/app", "tag": "v1"} (or "digest", or neither: every tag)',
+             "/admin/prefetch": '{"image": "team/app:v1", "platforms": ["linux/amd64"]}'}
+
+
+async def _json_body(request: web.Request, required: str) -> dict:
+    """The JSON object a POST carries; OCI errors that say what to send (never the parser's text)."""
+    example = _EXAMPLES.get(request.path, "a JSON object")
+    raw = await request.read()
     try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError as exc:
-        raise OCIError(errors.ErrorCode("INVALID_REQUEST", "invalid request", 400),
-                       f"the request body is not JSON: {exc}") from None
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise OCIError(INVALID_REQUEST, f"the body of POST {request.path} is not JSON; send {example}") from None
     if not isinstance(body, dict):
-        raise OCIError(errors.ErrorCode("INVALID_REQUEST", "invalid request", 400), "send a JSON object")
+        raise OCIError(INVALID_REQUEST, f"the body of POST {request.path} must be a JSON object: {example}")
+    if not isinstance(body.get(required), str) or not body[required]:
+        raise OCIError(INVALID_REQUEST, f"POST {request.path} needs \"{required}\" (a string): {example}")
     return body
 
 
@@ -74,8 +84,8 @@ async def fills(request: web.Request) -> web.Response:
 
 async def purge(request: web.Request) -> web.Response:
     ctl = _control(request)
-    body = await _json_body(request)
-    repo = check_name(str(body.get("repository", "")))
+    body = await _json_body(request, "repository")
+    repo = check_name(body["repository"])
     tag, digest = body.get("tag"), body.get("digest")
     if tag is not None:
         check_tag(str(tag))
@@ -86,9 +96,13 @@ async def purge(request: web.Request) -> web.Response:
 
 async def prefetch(request: web.Request) -> web.Response:
     _control(request)  # authorized, and an edge node
-    body = await _json_body(request)
-    repo, reference = walk.parse_image(str(body.get("image", "")))
-    platforms = set(body.get("platforms") or []) or None
+    body = await _json_body(request, "image")
+    repo, reference = walk.parse_image(body["image"])
+    wanted = body.get("platforms") or []
+    if not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted):
+        raise OCIError(INVALID_REQUEST, f"\"platforms\" must be a list of strings like [\"linux/amd64\"]: "
+                       f"{_EXAMPLES['/admin/prefetch']}")
+    platforms = set(wanted) or None
     source = RegistrySource(registry_of(request))
     blobs = await walk.plan(source, repo, reference, platforms)
     total = 0
@@ -102,8 +116,17 @@ async def prefetch(request: web.Request) -> web.Response:
                               "blobs": len({b.digest for b in blobs}), "bytes": total})
 
 
+def _when(epoch: object) -> object:
+    """A pin's time as ISO 8601 UTC (`2025-01-31T12:00:00Z`), not a raw epoch float."""
+    if not isinstance(epoch, (int, float)):
+        return epoch
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds") \
+        .replace("+00:00", "Z")
+
+
 async def pins(request: web.Request) -> web.Response:
-    return web.json_response({"pins": _control(request).pins()})
+    listed = [{**pin, "pinned_at": _when(pin.get("pinned_at"))} for pin in _control(request).pins()]
+    return web.json_response({"pins": listed})
 
 
 async def pin(request: web.Request) -> web.Response:

@@ -103,11 +103,11 @@ class NodeRequestHandler(RequestHandler):
         buckets = app.get(IP_BUCKETS) if app is not None else None
         wait = buckets.take(ip) if buckets is not None else 0.0
         if wait:
-            log.debug("malformed request from %s while over its rate limit: %s", ip, type(exc).__name__)
+            log.debug("malformed request from %s while over its rate limit: %s", ip, reason)
             seconds = str(max(1, int(wait + 0.999)))
             return _json_error(429, errors.TOOMANYREQUESTS.code, f"too many requests from client {ip}; "
                                f"retry in {seconds} s", {**extra, "Retry-After": seconds})
-        log.warning("refused a malformed request from %s (400): %s [%s]", ip, reason, type(exc).__name__)
+        log.warning("refused a malformed request from %s (400): %s", ip, reason)
         return _json_error(400, MALFORMED.code, f"the node could not parse this request: {reason}; "
                            "nothing was done. Fix the client or proxy that sent it", extra)
 
