@@ -8,26 +8,23 @@ import sqlite3
 
 from aiohttp import web
 
-from .auth import install as install_auth
-from .config import Config
 from . import metrics
+from .auth import install as install_auth
+from .cache import BlobStore, CachingOrigin, TagCache
+from .config import Config
 from .http.access import access
 from .http.intake import refuse_encoded_bodies
 from .http.middleware import common_headers, oci_errors
+from .http.mirror_choice import MIRRORS
 from .http.ops import install as install_ops
 from .http.routes import add_routes
 from .http.state import CONFIG, REGISTRY
-from .http.mirror_choice import MIRRORS
-from .origin import Origin, open_origin
+from .origin import Origin, UploadMode, open_origin
+from .origin.uploads import UploadStore
 from .registry import Registry
 from .registry.expiry import sweep_forever
-from .cache.caching import CachingOrigin
 from .registry.mirrors import open_mirrors
-from .origin.s3 import S3Origin
-from .origin.s3uploads import S3Uploads
-from .registry.uploads import Uploads, UploadStore
-from .cache import BlobStore
-from .cache.tags import TagCache
+from .registry.uploads import Uploads
 
 FLUSH_INTERVAL_S = 1.0
 log = logging.getLogger("ocicache.store")
@@ -39,23 +36,20 @@ def open_store(cfg: Config) -> BlobStore:
                      low_watermark=c.low_watermark, admit_fraction=c.admit_fraction)
 
 
-def build_origin(cfg: Config) -> Origin:
+def build_origin(cfg: Config, store: BlobStore | None) -> Origin:
     """The configured origin; a remote one is seen through the local store (the edge cache)."""
     origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout)
     if cfg.origin_is_local:
         return origin
+    assert store is not None  # cfg.keeps_cache holds for every origin that is not local
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
-    return CachingOrigin(origin, open_store(cfg), tags, cfg.cache.fill_retries)
+    return CachingOrigin(origin, store, tags, cfg.cache.fill_retries)
 
 
 def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
-    """Uploads staged on this node, or written through to S3 as they arrive (S3 origin)."""
-    remote = origin.remote if isinstance(origin, CachingOrigin) else origin
-    if isinstance(remote, S3Origin):
-        store = origin.store if isinstance(origin, CachingOrigin) else None
-        return S3Uploads(remote, cfg.s3.part_bytes, cfg.s3.parts_in_flight,
-                         spool_dir=store.dir / "partial" if store else None,
-                         keep=store.keep if store else None)
+    """The origin's own sessions when it writes them through (S3), else staged on this node."""
+    if origin.upload_mode is UploadMode.WRITE_THROUGH:
+        return origin.open_uploads()
     return Uploads(cfg.data_path / "uploads", cfg.limits.upload_chunk_bytes, origin)
 
 
@@ -64,9 +58,9 @@ async def _flush_store(store: BlobStore) -> None:
         await asyncio.sleep(FLUSH_INTERVAL_S)
         try:
             store.flush()
-            metrics.STORE_BYTES.set(store.index.total_bytes())
+            metrics.STORE_BYTES.set(store.total_bytes())
         except (sqlite3.Error, OSError) as exc:  # e.g. the cache disk is full: try again next time
-            log.warning("cache index %s: flushing counters failed: %s", store.index.path, exc)
+            log.warning("cache index in %s: flushing counters failed: %s", store.dir, exc)
 
 
 def make_app(cfg: Config) -> web.Application:
@@ -79,13 +73,13 @@ def make_app(cfg: Config) -> web.Application:
     install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
 
     async def registry_ctx(app: web.Application):
-        origin = build_origin(cfg)
+        store = open_store(cfg) if cfg.keeps_cache else None  # shared by the cache and the mirrors
+        origin = build_origin(cfg, store)
         uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes)
-        mirrors = open_mirrors(cfg, origin, uploads, open_store)  # docs/MIRRORS.md
+        mirrors = open_mirrors(cfg, uploads, store) if store is not None and cfg.upstreams.registries else None
         if mirrors is not None:
-            app[MIRRORS] = mirrors
-        store = origin.store if isinstance(origin, CachingOrigin) else mirrors.store if mirrors else None
+            app[MIRRORS] = mirrors  # docs/MIRRORS.md
         flusher = asyncio.create_task(_flush_store(store)) if store is not None else None
         yield
         if flusher is not None:
@@ -95,6 +89,8 @@ def make_app(cfg: Config) -> web.Application:
         if mirrors is not None:
             await mirrors.close()
         await origin.close()
+        if store is not None:
+            store.close()
 
     app.cleanup_ctx.append(registry_ctx)
 

@@ -211,6 +211,9 @@ class BlobStore:
                 on_blob(digest_text, ok)
         return corrupt
 
+    def total_bytes(self) -> int:
+        return self.index.total_bytes()
+
     def stats(self) -> dict[str, int]:
         self.flush()
         return {"entries": self.index.entries(), "bytes": self.index.total_bytes(),

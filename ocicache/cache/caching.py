@@ -19,7 +19,8 @@ from cachetools import LRUCache
 from .. import errors, metrics
 from ..hotpaths.digest import Sha256
 from ..errors import OCIError
-from ..origin import Origin
+from ..origin import CacheInFront, Health, LocalCopies, Origin, UploadMode
+from ..origin.uploads import UploadStore
 from ..reference import Digest
 from .singleflight import SingleFlight
 from .blobstore import BlobStore
@@ -30,18 +31,67 @@ log = logging.getLogger("ocicache.fill")
 
 
 class CachingOrigin:
+    """A remote origin seen through the local store; itself an Origin and a CacheInFront."""
+
     def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3,
                  scope: str = "") -> None:
         """`scope` names the remote in the store's index of repository links: nodes mirroring
-        several upstreams share one store, where `library/x` on two upstreams differs."""
+        several upstreams share one store, where `library/x` on two upstreams differs. The
+        store belongs to whoever opened it (the app): `close` leaves it open."""
         self.remote = remote
         self.scope = scope
         self.store = store
         self.tags = tags
-        self.fills = Fills(store, remote, fill_retries)
+        self.fills_in_flight = Fills(store, remote, fill_retries)
         # (repo, digest) -> size: what the remote confirmed a repository holds (immutable).
         self._linked: LRUCache[tuple[str, Digest], int] = LRUCache(200_000)
         self._flights = SingleFlight()  # many clients missing the same thing: one remote lookup
+
+    # ---- what callers ask ----
+    @property
+    def kind(self) -> str:
+        return f"cache of {self.remote.kind}"
+
+    @property
+    def upload_mode(self) -> UploadMode:
+        return self.remote.upload_mode
+
+    async def check(self) -> Health:
+        """The remote's health: the store's own disk is /readyz's `disk` check."""
+        return await self.remote.check()
+
+    def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
+        """The remote's write-through sessions, keeping a copy of what this node pushed."""
+        return self.remote.open_uploads(LocalCopies(self.store.dir / "partial", self.store.keep))
+
+    def cache(self) -> CacheInFront | None:
+        return self
+
+    # ---- what operators act on (CacheInFront; the admin API) ----
+    def stats(self) -> dict[str, int]:
+        return self.store.stats()
+
+    def forget_tag(self, repo: str, tag: str) -> None:
+        self.tags.forget((repo, tag))
+
+    def forget_repository_tags(self, repo: str) -> None:
+        self.tags.forget_where(lambda key: isinstance(key, tuple) and key[0] == repo)
+
+    def remove(self, digest: Digest) -> int:
+        return self.store.remove(digest)
+
+    def pin(self, repo: str, digests: list[str]) -> None:
+        self.store.pins.pin(repo, digests)
+
+    def unpin(self, repo: str) -> bool:
+        return self.store.pins.unpin(repo)
+
+    def pins(self) -> list[dict]:
+        return self.store.pins.repositories()
+
+    def fills(self) -> list[dict]:
+        return [{"digest": str(f.digest), "size": f.size, "readable": f.readable, "readers": f.readers,
+                 "error": f.error} for f in self.fills_in_flight.snapshot()]
 
     # ---- blobs ----
     def _known_size(self, repo: str, digest: Digest) -> int | None:
@@ -106,13 +156,13 @@ class CachingOrigin:
         whole = offset == 0 and length == size
         if self.store.has_room(size):
             try:
-                fill = await self.fills.get(repo, digest, size)
+                fill = await self.fills_in_flight.get(repo, digest, size)
                 if not (whole or offset + length <= fill.readable):
                     async with aclosing(self.remote.read_blob(repo, digest, offset, length)) as stream:
                         async for chunk in stream:
                             yield chunk
                     return
-                async with aclosing(self.fills.read(fill, offset, length)) as stream:
+                async with aclosing(self.fills_in_flight.read(fill, offset, length)) as stream:
                     async for chunk in stream:
                         offset, length = offset + len(chunk), length - len(chunk)
                         yield chunk
@@ -184,8 +234,9 @@ class CachingOrigin:
             self.tags.forget((repo, tag))
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
-        await self.remote.delete_manifest(repo, digest)
+        await self.remote.delete_manifest(repo, digest)  # and the tags that named it, there
         self._forget(repo, digest)
+        self.forget_repository_tags(repo)
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await self.remote.delete_tag(repo, tag)
@@ -205,4 +256,3 @@ class CachingOrigin:
 
     async def close(self) -> None:
         await self.remote.close()
-        self.store.close()

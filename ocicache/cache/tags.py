@@ -54,3 +54,8 @@ class TagCache:
 
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
+
+    def forget_where(self, matches: Callable[[Hashable], bool]) -> None:
+        """Forget every key `matches` accepts (a deleted manifest: the tags of its repository)."""
+        for key in [k for k in self._entries.keys() if matches(k)]:
+            self._entries.pop(key, None)

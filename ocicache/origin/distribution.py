@@ -33,8 +33,12 @@ from cachetools import LRUCache
 
 from .. import __version__, errors, metrics
 from ..errors import OCIError
+from ..config import ConfigError
 from ..reference import Digest
+from .base import CacheInFront, Health
+from .ratebudget import RateBudget
 from .readonly import ReadOnlyOrigin
+from .upstream_auth import UpstreamAuth
 
 READ_CHUNK = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -72,10 +76,9 @@ class DistributionOrigin(ReadOnlyOrigin):
 
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  max_connections: int = 64, retries: int = 3, name: str | None = None,
-                 auth: "UpstreamAuth | None" = None, budget: "RateBudget | None" = None) -> None:
+                 auth: UpstreamAuth | None = None, budget: RateBudget | None = None) -> None:
         url = yarl.URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host:
-            from ..config import ConfigError
             raise ConfigError(f"origin {base_url!r}: expected http(s)://host[:port]")
         self.base_url = str(url)
         self.connect_timeout = connect_timeout
@@ -89,6 +92,22 @@ class DistributionOrigin(ReadOnlyOrigin):
         self.budget = budget
         self._session: aiohttp.ClientSession | None = None
         self._linked_sizes: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see blob_linked
+
+    kind = "registry"
+
+    # ---- what callers ask ----
+    async def check(self) -> Health:
+        """`/v2/` answers (any status below 500: 401 means it asks for credentials, it is up)."""
+        url = self._url("/v2/")
+        try:
+            async with self._client().get(url, allow_redirects=False) as resp:
+                status = resp.status
+        except _TRANSPORT_ERRORS as exc:
+            return Health(False, f"{url} unreachable: {type(exc).__name__} {exc}".strip())
+        return Health(status < 500, f"{url} answered {status}")
+
+    def cache(self) -> CacheInFront | None:
+        return None
 
     def __repr__(self) -> str:
         return f"DistributionOrigin({self.base_url!r})"

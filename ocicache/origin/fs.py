@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from .. import errors
+from ..errors import OCIError, Unsupported
 from ..hotpaths import rangecopy
-from ..errors import OCIError
 from ..reference import Digest
 from . import layout
+from .base import CacheInFront, Health, LocalCopies, UploadMode
+from .uploads import UploadStore
 
 READ_CHUNK = 1024 * 1024
 
@@ -56,11 +58,37 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemOrigin:
     """Content in a local directory; blobs are served zero-copy from their files."""
 
+    kind = "directory"
+    upload_mode = UploadMode.STAGED
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.base = self.root / layout.ROOT
         (self.base / "blobs").mkdir(parents=True, exist_ok=True)
         (self.base / "repositories").mkdir(parents=True, exist_ok=True)
+
+    # ---- what callers ask ----
+    async def check(self) -> Health:
+        """The directory lists and takes a file (a probe written and removed in blobs/)."""
+        return await asyncio.to_thread(self._check)
+
+    def _check(self) -> Health:
+        probe = self.base / "blobs" / f".check.{uuid.uuid4().hex}"
+        try:
+            os.listdir(self.base / "repositories")
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            return Health(False, f"{self.root} is not readable and writable ({exc.strerror or exc}); check "
+                          "the directory origin's permissions, its mount and its disk")
+        return Health(True, f"{self.root} is readable and writable")
+
+    def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
+        raise Unsupported(f"the directory origin {self.root} keeps no upload sessions; they are staged "
+                          "on the node and handed over by put_blob")
+
+    def cache(self) -> CacheInFront | None:
+        return None
 
     # ---- paths (origin/layout.py) ----
     def _blob_data(self, digest: Digest) -> Path:

@@ -6,6 +6,8 @@ Names, tags and digests reaching here have been checked against the spec's gramm
 """
 from __future__ import annotations
 
+from .. import errors
+from ..errors import OCIError
 from ..reference import Digest
 
 ROOT = "docker/registry/v2"
@@ -57,28 +59,20 @@ def parse_link(data: bytes | None) -> Digest | None:
     """The digest a link object names; None if absent or damaged."""
     if data is None:
         return None
-    from ..errors import OCIError
-
     try:
         return Digest.parse(data.decode("ascii", "replace").strip())
     except OCIError:
         return None
 
 
-def manifest_unknown(repo: str, digest: Digest) -> "OCIError":
+def manifest_unknown(repo: str, digest: Digest) -> OCIError:
     """The error for a revision a repository does not hold (every storing origin raises it)."""
-    from .. import errors
-    from ..errors import OCIError
-
     return OCIError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {repo}",
                     detail={"name": repo, "digest": str(digest)})
 
 
-def tag_unknown(repo: str, tag: str) -> "OCIError":
+def tag_unknown(repo: str, tag: str) -> OCIError:
     """The error for a tag a repository does not have."""
-    from .. import errors
-    from ..errors import OCIError
-
     return OCIError(errors.MANIFEST_UNKNOWN, f"tag {tag!r} is not in repository {repo}; check the name "
                     f"(GET /v2/{repo}/tags/list lists its tags) or push that tag first",
                     detail={"name": repo, "tag": tag})

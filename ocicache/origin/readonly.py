@@ -5,12 +5,18 @@ from pathlib import Path
 
 from ..errors import Unsupported
 from ..reference import Digest
+from .base import LocalCopies, UploadMode
+from .uploads import UploadStore
 
 
 class ReadOnlyOrigin:
     """Mixin: the Origin protocol's writes, each raising Unsupported. Needs `base_url`."""
 
     base_url: str
+    upload_mode = UploadMode.READ_ONLY
+
+    def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
+        raise self._read_only("keep upload sessions")
 
     def _read_only(self, what: str) -> Unsupported:
         return Unsupported(f"cannot {what}: read-only origin {self.base_url}; push to the origin directly")

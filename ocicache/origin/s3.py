@@ -15,16 +15,45 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import Digest
 from . import layout
+from .base import CacheInFront, Health, LocalCopies, UploadMode
 from .s3client import S3, Missing, S3Settings
+from .s3uploads import S3Uploads
 
 READ_CHUNK = 1024 * 1024
 
 
 class S3Origin:
-    def __init__(self, settings: S3Settings) -> None:
+    kind = "s3"
+    upload_mode = UploadMode.WRITE_THROUGH
+
+    def __init__(self, settings: S3Settings, part_bytes: int = 8 << 20, parts_in_flight: int = 2) -> None:
         self.s3 = S3(settings)
         prefix = settings.prefix.strip("/")
-        self.root = f"{prefix}/{layout.ROOT}" if prefix else layout.ROOT
+        self.root = f"{prefix}/{layout.ROOT}" if prefix else layout.ROOT  # a key prefix, not a folder
+        self.part_bytes = part_bytes
+        self.parts_in_flight = parts_in_flight
+
+    # ---- what callers ask ----
+    async def check(self) -> Health:
+        """The bucket answers a HEAD with the node's credentials."""
+        endpoint = self.s3.settings.endpoint_url or "AWS S3"
+        try:
+            await self.s3.head_bucket("checking the bucket")
+        except Missing:
+            return Health(False, f"bucket {self.s3.bucket} does not exist at {endpoint}: create it, or fix "
+                          "[storage] origin / [s3] endpoint_url")
+        except OCIError as exc:
+            return Health(False, exc.message)
+        return Health(True, f"{self.s3.where} at {endpoint} reachable")
+
+    def open_uploads(self, local_copies: LocalCopies | None = None) -> S3Uploads:
+        """Sessions kept in the bucket, written through part by part (any node may continue one)."""
+        return S3Uploads(self, self.part_bytes, self.parts_in_flight,
+                         spool_dir=local_copies.spool_dir if local_copies else None,
+                         keep=local_copies.keep if local_copies else None)
+
+    def cache(self) -> CacheInFront | None:
+        return None
 
     def key(self, relative: str) -> str:
         return f"{self.root}/{relative}"

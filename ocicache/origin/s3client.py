@@ -9,6 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .. import errors
 from ..errors import OCIError
 
@@ -37,9 +41,6 @@ class S3:
     """Async wrappers of the few S3 calls the origin needs, on one boto3 client."""
 
     def __init__(self, settings: S3Settings) -> None:
-        import boto3
-        from botocore.config import Config as BotoConfig
-
         self.settings = settings
         self.bucket = settings.bucket
         session = boto3.session.Session(aws_access_key_id=settings.access_key_id,
@@ -69,8 +70,6 @@ class S3:
             raise self.translate(exc, what) from None
 
     def translate(self, exc: Exception, what: str) -> Exception:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in MISSING_CODES:
@@ -83,6 +82,10 @@ class S3:
             log.warning("S3 %s on %s failed: %s", what, self.where, exc)
             return OCIError(errors.UNAVAILABLE, f"object storage {self.where} unreachable during {what}: {exc}")
         return exc
+
+    async def head_bucket(self, what: str) -> None:
+        """Missing if the bucket does not exist; UNAVAILABLE if it cannot be reached or read."""
+        await self.call(what, self.client.head_bucket, Bucket=self.bucket)
 
     # ---- objects ----
     async def get(self, key: str, what: str) -> bytes:

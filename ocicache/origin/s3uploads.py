@@ -25,15 +25,14 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterable, AsyncIterator, Callable
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Protocol
 
 from cachetools import LRUCache
 
 from ..hotpaths.digest import Sha256
 from ..reference import Digest
 from . import layout
-from .s3 import S3Origin
-from .s3client import Missing
+from .s3client import S3, Missing
 from .uploads import UUID_RE, UploadStore
 
 log = logging.getLogger("ocicache.s3uploads")
@@ -56,13 +55,22 @@ class S3Session:
         return f"0-{max(self.offset - 1, 0)}"
 
 
+class Bucket(Protocol):
+    """What the sessions need of the S3 origin: its client and where its keys live."""
+
+    s3: S3
+
+    def key(self, relative: str) -> str:
+        """The object key of a path relative to the distribution layout's root."""
+
+
 class S3Uploads(UploadStore):
     """`keep(digest, path, size)`, when given, receives a local copy of a blob whose every
     byte went through this node (the pushing node keeps what it pushed in its cache); the
     copy is spooled to `spool_dir` while the upload runs and dropped if another node took
     part in the upload."""
 
-    def __init__(self, origin: S3Origin, part_bytes: int = 8 << 20, parts_in_flight: int = 2,
+    def __init__(self, origin: Bucket, part_bytes: int = 8 << 20, parts_in_flight: int = 2,
                  spool_dir: Path | None = None, keep: Callable[[Digest, Path, int], None] | None = None) -> None:
         super().__init__()
         self.origin = origin

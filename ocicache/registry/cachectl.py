@@ -1,6 +1,7 @@
 """Operator actions on the edge cache (the admin API calls these): purge, pin, prefetch,
 list fills. They act on the store shared by every worker; the tag cache of other worker
-processes keeps a purged tag until its `tag_ttl` runs out.
+processes keeps a purged tag until its `tag_ttl` runs out. The origin says whether it is a
+cache in front of another (`origin.cache()`); a node serving its own files has none.
 """
 from __future__ import annotations
 
@@ -10,21 +11,21 @@ import json
 from .. import errors
 from ..errors import OCIError
 from ..oci import walk
+from ..origin import CacheInFront, Origin
 from ..reference import Digest, parse_reference
-from ..cache.caching import CachingOrigin
 
 
 class OriginSource:
-    """Reads manifests straight from the origin (not through the cache) and records them."""
+    """Reads manifests straight from the cached origin (not through the cache) and records them."""
 
-    def __init__(self, proxy: CachingOrigin) -> None:
-        self.proxy = proxy
+    def __init__(self, cache: CacheInFront) -> None:
+        self.remote = cache.remote
         self.manifests: list[Digest] = []
 
     async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
         ref = parse_reference(reference)
-        digest = ref if isinstance(ref, Digest) else await self.proxy.remote.resolve_tag(repo, ref)
-        data = await self.proxy.remote.get_manifest(repo, digest)
+        digest = ref if isinstance(ref, Digest) else await self.remote.resolve_tag(repo, ref)
+        data = await self.remote.get_manifest(repo, digest)
         self.manifests.append(digest)
         return json.loads(data).get("mediaType", ""), data
 
@@ -33,20 +34,21 @@ class OriginSource:
 
 
 class CacheControl:
-    def __init__(self, origin: object) -> None:
-        if not isinstance(origin, CachingOrigin):
+    def __init__(self, origin: Origin) -> None:
+        cache = origin.cache()
+        if cache is None:
             raise OCIError(errors.UNSUPPORTED, "this node serves a file:// origin from its own files and "
                            "keeps no cache; purge, pin and prefetch apply to edge nodes (http(s):// origin)")
-        self.proxy = origin
+        self.cache = cache
 
     async def content(self, repo: str, tag: str | None = None, digest: str | None = None) -> list[Digest]:
         """Digests (manifests and blobs) of one image, or of every tag of `repo`."""
         if digest:
             return [Digest.parse(digest)]
-        tags = [tag] if tag else await self.proxy.remote.list_tags(repo)
+        tags = [tag] if tag else await self.cache.remote.list_tags(repo)
         found: list[Digest] = []
         for name in tags:
-            source = OriginSource(self.proxy)
+            source = OriginSource(self.cache)
             blobs = await walk.plan(source, repo, name)
             found += source.manifests + [Digest.parse(b.digest) for b in blobs]
         return list(dict.fromkeys(found))
@@ -54,11 +56,11 @@ class CacheControl:
     async def purge(self, repo: str, tag: str | None = None, digest: str | None = None) -> dict:
         """Remove an image, a digest or a whole repository's content from the store."""
         digests = await self.content(repo, tag, digest)
-        for name in ([tag] if tag else [] if digest else await self.proxy.remote.list_tags(repo)):
-            self.proxy.tags.forget((repo, name))
+        for name in ([tag] if tag else [] if digest else await self.cache.remote.list_tags(repo)):
+            self.cache.forget_tag(repo, name)
         freed, removed = 0, []
         for d in digests:
-            size = await asyncio.to_thread(self.proxy.store.remove, d)
+            size = await asyncio.to_thread(self.cache.remove, d)
             if size:
                 freed += size
                 removed.append(str(d))
@@ -67,18 +69,17 @@ class CacheControl:
 
     async def pin(self, repo: str) -> dict:
         digests = await self.content(repo)
-        await asyncio.to_thread(self.proxy.store.pins.pin, repo, [str(d) for d in digests])
+        await asyncio.to_thread(self.cache.pin, repo, [str(d) for d in digests])
         return {"repository": repo, "pinned_digests": len(digests)}
 
     async def unpin(self, repo: str) -> dict:
-        if not await asyncio.to_thread(self.proxy.store.pins.unpin, repo):
+        if not await asyncio.to_thread(self.cache.unpin, repo):
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not pinned on this node",
                            detail={"name": repo})
         return {"repository": repo, "pinned": False}
 
     def pins(self) -> list[dict]:
-        return self.proxy.store.pins.repositories()
+        return self.cache.pins()
 
     def fills(self) -> list[dict]:
-        return [{"digest": str(f.digest), "size": f.size, "readable": f.readable, "readers": f.readers,
-                 "error": f.error} for f in self.proxy.fills.snapshot()]
+        return self.cache.fills()

@@ -12,6 +12,7 @@ from typing import AsyncContextManager, AsyncIterable, AsyncIterator
 
 from .. import errors, metrics
 from ..errors import OCIError
+from ..hotpaths.digest import Sha256
 from ..origin import Origin
 from ..reference import Digest
 from ..cache.manifests import ManifestCache
@@ -110,13 +111,11 @@ class Registry:
 
     # ---- manifests ----
     async def resolve(self, repo: str, reference: Digest | str) -> Digest:
+        """A tag's digest, from the origin: an edge cache answers from its TagCache (tag_ttl);
+        a directory origin reads its link file, current for every worker at once."""
         if isinstance(reference, Digest):
             return reference
-        digest = self.cache.tag(repo, reference)
-        if digest is None:
-            digest = await self.origin.resolve_tag(repo, reference)
-            self.cache.set_tag(repo, reference, digest)
-        return digest
+        return await self.origin.resolve_tag(repo, reference)
 
     async def manifest(self, repo: str, reference: Digest | str) -> ManifestInfo:
         digest = await self.resolve(repo, reference)
@@ -151,8 +150,6 @@ class Registry:
                                detail={"digest": str(child.digest)}) from None
         tag = reference if isinstance(reference, str) else None
         await self.origin.put_manifest(repo, digest, data, tag)
-        if tag is not None:
-            self.cache.set_tag(repo, tag, digest)
         if parsed.subject is not None:
             await self.origin.add_referrer(repo, parsed.subject.digest, digest)
         return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
@@ -167,7 +164,6 @@ class Registry:
             self.cache.forget(repo, reference)
         else:
             await self.origin.delete_tag(repo, reference)
-            self.cache.forget_tag(repo, reference)
 
     # ---- listings ----
     async def tags(self, repo: str) -> list[str]:
@@ -192,7 +188,6 @@ class Registry:
 
 
 def _sha256_hex(data: bytes) -> str:
-    from ..hotpaths.digest import Sha256
     hasher = Sha256()
     hasher.update(data)
     return hasher.hexdigest()

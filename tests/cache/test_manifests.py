@@ -1,4 +1,4 @@
-"""The in-memory manifest cache: by-digest entries bounded by bytes and TTL, short-lived tags."""
+"""The in-memory manifest cache: by-digest entries bounded by bytes and TTL."""
 from __future__ import annotations
 
 from ocicache.reference import Digest
@@ -31,23 +31,14 @@ def test_bounded_by_bytes_least_recently_used_first():
     assert cache.get("r", B) is None
 
 
-def test_tags_expire_and_are_forgotten():
-    clock = Clock()
-    cache = ManifestCache(tag_ttl=1, clock=clock)
-    cache.set_tag("r", "v1", A)
-    assert cache.tag("r", "v1") == A and cache.tag("r", "v2") is None
-    clock.now = 1.5
-    assert cache.tag("r", "v1") is None
-    cache.set_tag("r", "v1", B)
-    cache.forget_tag("r", "v1")
-    assert cache.tag("r", "v1") is None
-
-
-def test_forgetting_a_manifest_forgets_the_repositorys_tags():
+def test_forgetting_a_manifest_is_per_repository():
     cache = ManifestCache()
     cache.put("r", A, "a", 10)
-    cache.set_tag("r", "v1", A)
-    cache.set_tag("s", "v1", A)
+    cache.put("s", A, "a", 10)
     cache.forget("r", A)
-    assert cache.get("r", A) is None and cache.tag("r", "v1") is None
-    assert cache.tag("s", "v1") == A
+    assert cache.get("r", A) is None and cache.get("s", A) == "a"
+
+
+def test_it_keeps_no_tags():
+    """The one tag cache is the edge's TagCache; the manifest cache answers by digest only."""
+    assert not any(hasattr(ManifestCache(), name) for name in ("tag", "set_tag", "forget_tag"))

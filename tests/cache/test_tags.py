@@ -80,3 +80,14 @@ async def test_forget_drops_entry(setup):
     origin.answer = B
     cache.forget("t")
     assert await cache.resolve("t", origin.fetch) == B
+
+
+async def test_forget_where_drops_the_matching_keys_only(setup):
+    cache, clock, origin = setup
+    for key in (("r", "v1"), ("r", "v2"), ("s", "v1")):
+        await cache.resolve(key, origin.fetch)
+    origin.answer = B
+    cache.forget_where(lambda key: key[0] == "r")
+    assert await cache.resolve(("r", "v1"), origin.fetch) == B
+    assert await cache.resolve(("r", "v2"), origin.fetch) == B
+    assert await cache.resolve(("s", "v1"), origin.fetch) == A  # still cached

@@ -1,0 +1,157 @@
+"""The `Origin` protocol: what every origin does, and what callers ask of it instead of testing
+its class (health, how uploads are made for it, whether it is a cache in front of another).
+
+Contracts (every implementation keeps them; tests/conformance runs one suite against the
+directory, S3 and registry origins):
+- Blobs are global and content-addressed; a repository sees a blob only once it is linked
+  to it (`link_blob`), as in CNCF distribution's storage.
+- `put_blob` makes a blob readable by digest only after all its bytes are durable; a reader
+  never sees a partial blob. The caller has verified the digest.
+- Manifests are stored as blobs and linked as revisions of a repository; a tag names one
+  revision. `put_manifest` is visible to readers once it returns.
+- Missing things raise OCIError with BLOB_UNKNOWN, MANIFEST_UNKNOWN or NAME_UNKNOWN;
+  backend failures are translated to OCIError(UNAVAILABLE) where the backend is called,
+  never leaked.
+- Optional abilities raise `Unsupported` (writes of a read-only origin, `open_uploads` of an
+  origin that does not keep upload sessions) or return None (`local_blob_path`, `cache`).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Callable, Protocol
+
+from ..reference import Digest
+from .uploads import UploadStore
+
+
+class UploadMode(enum.Enum):
+    STAGED = "staged"
+    """Sessions are staged on this node's disk and handed over whole by `put_blob` (directory)."""
+    WRITE_THROUGH = "write-through"
+    """The origin keeps the sessions, written as the bytes arrive (S3): `open_uploads()`."""
+    READ_ONLY = "read-only"
+    """The origin takes no writes (another registry): `put_blob` raises Unsupported."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """One origin's answer to `check()`: whether it can serve, and what was seen (for /readyz)."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class LocalCopies:
+    """Where write-through uploads spool a local copy, and who takes the finished copy
+    (`keep(digest, path, size)`: the edge cache keeps what this node pushed)."""
+
+    spool_dir: Path
+    keep: Callable[[Digest, Path, int], None]
+
+
+class CacheInFront(Protocol):
+    """A cache in front of another origin (ocicache.cache.CachingOrigin): what operators act on."""
+
+    remote: Origin
+
+    def stats(self) -> dict[str, int]:
+        """Entries, bytes, hits, misses, evictions of its store."""
+
+    def forget_tag(self, repo: str, tag: str) -> None:
+        """Drop a tag's cached answer (this worker's)."""
+
+    def forget_repository_tags(self, repo: str) -> None:
+        """Drop the cached answers of every tag of `repo` (this worker's)."""
+
+    def remove(self, digest: Digest) -> int:
+        """Drop a blob or manifest from the store; returns the bytes freed."""
+
+    def pin(self, repo: str, digests: list[str]) -> None:
+        """Keep what `repo` holds from eviction."""
+
+    def unpin(self, repo: str) -> bool:
+        """Stop pinning `repo`; False if it was not pinned."""
+
+    def pins(self) -> list[dict]:
+        """Pinned repositories with what the store holds for each."""
+
+    def fills(self) -> list[dict]:
+        """The fills running in this worker now."""
+
+
+class Origin(Protocol):
+    async def blob_size(self, repo: str, digest: Digest) -> int:
+        """Size of a stored blob, as reached through `repo`; BLOB_UNKNOWN if absent."""
+
+    def local_blob_path(self, digest: Digest) -> Path | None:
+        """A file holding the blob for zero-copy serving, or None if the origin is not local."""
+
+    def read_blob(self, repo: str, digest: Digest, offset: int = 0,
+                  length: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes [offset, offset+length) of a blob (to its end when length is None), in bounded
+        chunks. BLOB_UNKNOWN before the first chunk if absent; UNAVAILABLE if the backend
+        fails part-way (the caller may resume from where it got to)."""
+
+    async def put_blob(self, digest: Digest, staged: Path) -> None:
+        """Take the verified file `staged` (consumed) as the content of `digest`."""
+
+    async def link_blob(self, repo: str, digest: Digest) -> None:
+        """Make a stored blob visible in `repo`."""
+
+    async def blob_linked(self, repo: str, digest: Digest) -> bool:
+        """Whether `repo` sees the blob (as a layer/config or as a manifest revision)."""
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> None:
+        """Hide the blob from `repo`; BLOB_UNKNOWN if it was not linked."""
+
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        """The manifest bytes of a revision of `repo`; MANIFEST_UNKNOWN if absent."""
+
+    async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
+        """Store manifest bytes under `digest` in `repo`, and point `tag` at it if given."""
+
+    async def resolve_tag(self, repo: str, tag: str) -> Digest:
+        """The digest a tag points at; MANIFEST_UNKNOWN if the tag does not exist."""
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        """Remove a revision and every tag pointing at it; MANIFEST_UNKNOWN if absent."""
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        """Remove one tag (the revision stays); MANIFEST_UNKNOWN if absent."""
+
+    async def list_tags(self, repo: str) -> list[str]:
+        """All tags of `repo`, sorted; NAME_UNKNOWN if the repository has no manifests."""
+
+    async def list_repositories(self) -> list[str]:
+        """All repositories that hold at least one manifest, sorted."""
+
+    async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
+        """Record that manifest `referrer` names `subject` in its `subject` field."""
+
+    async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        """Manifests of `repo` recorded as referring to `subject`, sorted."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+    # ---- what callers ask instead of testing the class ----
+    kind: str
+    """What it is, for logs and /readyz: "directory", "s3", "registry", or "cache of <kind>"."""
+
+    upload_mode: UploadMode
+    """How blob uploads are made for it (see UploadMode)."""
+
+    async def check(self) -> Health:
+        """Whether it can serve now, in its own terms (directory readable and writable, bucket
+        reachable with the configured credentials, upstream `/v2/` answering). Never raises;
+        the caller bounds how long it waits."""
+
+    def open_uploads(self, local_copies: "LocalCopies | None" = None) -> "UploadStore":
+        """The origin's own upload sessions (UploadMode.WRITE_THROUGH only; Unsupported otherwise).
+        `local_copies` receives a copy of each blob whose every byte went through this node."""
+
+    def cache(self) -> "CacheInFront | None":
+        """The cache this origin is, when it is a cache in front of another origin; else None."""
