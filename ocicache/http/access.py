@@ -47,6 +47,20 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
     return "other", None, None
 
 
+def body_bytes(request: web.Request, resp: web.StreamResponse | None, status: int) -> int:
+    """Body bytes of the answer, whatever its status (a 401 or 503 carries its error JSON). A
+    web.Response is written after the middleware returns: its body is counted; a stream (blobs)
+    was written by the handler: its Content-Length, once it ended normally."""
+    if resp is None or request.method == "HEAD" or status in (204, 304) or status < 200:
+        return 0
+    if isinstance(resp, web.Response) and not resp.prepared:
+        body = resp.body
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            return len(body)
+        return resp.content_length or 0
+    return resp.content_length or 0
+
+
 @web.middleware
 async def access(request: web.Request, handler) -> web.StreamResponse:
     start = time.monotonic()
@@ -71,15 +85,13 @@ async def access(request: web.Request, handler) -> web.StreamResponse:
 def _record(request: web.Request, resp: web.StreamResponse | None, status: int, facts: dict,
             seconds: float) -> None:
     route, repo, ref = classify(request.path)
-    sent = 0
-    if resp is not None and request.method != "HEAD" and status < 300:
-        sent = resp.content_length or 0
+    sent = body_bytes(request, resp, status)
     metrics.REQUESTS.labels(route, request.method, str(status)).inc()
     metrics.REQUEST_SECONDS.labels(route).observe(seconds)
     if status == 429:
         metrics.RATE_LIMITED.inc()
     cache = facts.get("cache")
-    if route in _BODY_ROUTES and sent:
+    if route in _BODY_ROUTES and sent and status < 300:  # blob and manifest bodies, not error JSON
         metrics.SERVED_BYTES.labels({"hit": "cache", None: "local"}.get(cache, "origin")).inc(sent)
     if not request.app.get(ACCESS_LOG_ON, True):
         return
