@@ -1,6 +1,7 @@
 """The hot paths: C extensions (built from ext/ by setup.py) and their pure-Python twins.
 
-    digest.py      SHA-256 whose state can be saved and resumed, hashing fused with the write
+    digest.py      SHA-256 and SHA-512 whose state can be saved and resumed, hashing fused with the write
+                   (SHA-512: `_sha512_py`, Python over libcrypto; no C routine, so no twin)
     rangecopy.py   zero-copy copy_range and sendfile
     fileio.py      closing descriptors off the event loop
 
