@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable
 
 from aiohttp import web
 
@@ -27,6 +29,20 @@ from .registry.mirrors import open_mirrors
 from .registry.uploads import Uploads
 
 FLUSH_INTERVAL_S = 1.0
+ReloadHook = Callable[[Config], Callable[[], None]]
+"""Given a new config, build what changes (raise ConfigError if it is unusable); returns the swap."""
+
+
+@dataclass
+class Reloadable:
+    """What SIGHUP may change in a running app (service/reload.py): the configuration applied
+    last, and the hooks of the parts that reload in place (auth, the admin API)."""
+
+    config: Config
+    hooks: list[ReloadHook] = field(default_factory=list)
+
+
+RELOAD = web.AppKey("reload", Reloadable)
 log = logging.getLogger("ocicache.store")
 
 
@@ -67,10 +83,11 @@ def make_app(cfg: Config) -> web.Application:
     app = web.Application(middlewares=[access, oci_errors], client_max_size=cfg.limits.max_manifest_bytes + 1)
     app[CONFIG] = cfg
     app.on_response_prepare.append(common_headers)
-    install_auth(app, cfg)  # rate limits, authentication, upload quota, /token: docs/SECURITY.md
+    reload_auth = install_auth(app, cfg)  # rate limits, authentication, upload quota, /token: docs/SECURITY.md
     app.middlewares.append(refuse_encoded_bodies)  # 415 before a body is read: http/intake.py
     add_routes(app)
-    install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
+    reload_admin = install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
+    app[RELOAD] = Reloadable(cfg, [reload_auth, reload_admin])
 
     async def registry_ctx(app: web.Application):
         store = open_store(cfg) if cfg.keeps_cache else None  # shared by the cache and the mirrors

@@ -16,6 +16,7 @@ import base64
 import binascii
 import logging
 import re
+from typing import Callable
 
 from aiohttp import web
 
@@ -59,6 +60,26 @@ class Authenticator(Gate):
             if body.body_min_rate else body.body_timeout
         self.per_identity = (TokenBuckets(limits.per_identity_rate, limits.per_identity_burst)
                              if cfg.ratelimit_enabled else None)
+
+    def prepare_reload(self, cfg) -> Callable[[], None]:
+        """Build the users, keys and ACL of a new config (raising as __init__ does if one is
+        unusable); the returned swap applies them, and the per-identity rate limit, in place.
+        The failed-login budget and check slots stay as they are (restart-only)."""
+        auth = cfg.auth
+        htpasswd = Htpasswd(auth.htpasswd) if auth.htpasswd else None
+        tokens = (TokenService(auth.token_key, auth.verify_keys, issuer=auth.issuer,
+                               service=auth.service, ttl=auth.token_ttl) if auth.token_key else None)
+        acl = Acl(auth.acl, auth.groups)
+        limits = cfg.ratelimit
+
+        def swap() -> None:
+            self.htpasswd, self.tokens, self.acl = htpasswd, tokens, acl
+            self.realm, self.service = auth.realm, auth.service
+            self.logins.htpasswd = htpasswd
+            if self.per_identity is not None:
+                self.per_identity.rate = float(limits.per_identity_rate)
+                self.per_identity.burst = float(limits.per_identity_burst)
+        return swap
 
     # ---- challenges ----
     def realm_for(self, request: web.Request) -> str:

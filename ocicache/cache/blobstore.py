@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from .. import metrics
+from ..hotpaths.digest import sha256_hex_of_file
 from ..reference import Digest
 from .index import Index
 from .pins import Pins
@@ -193,8 +194,6 @@ class BlobStore:
 
     def verify(self, on_blob=None) -> list[str]:
         """Rehash every committed blob; remove and return the digests whose bytes are wrong."""
-        from ..hotpaths.digest import sha256_hex_of_file
-
         corrupt = []
         for digest_text, _size in self.index.all_digests():
             digest = Digest.parse(digest_text)

@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 from aiohttp import web
 
@@ -34,8 +35,13 @@ class AdminState:
 
     token: str = ""
 
-    def reload(self, cfg) -> None:
-        self.token = read_admin_token(cfg.admin.token_file) if cfg.admin.token_file else ""
+    def prepare(self, cfg) -> Callable[[], None]:
+        """Read the secret of `cfg` now (ConfigError if unusable); the swap makes it current."""
+        token = read_admin_token(cfg.admin.token_file) if cfg.admin.token_file else ""
+
+        def swap() -> None:
+            self.token = token
+        return swap
 
 
 ADMIN = web.AppKey("admin", AdminState)

@@ -2,18 +2,20 @@
 /readyz, /metrics, the admin API, and what SIGHUP reloads (one call from make_app)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from aiohttp import web
 
-from ..service import reload
 from ..config import Config
 from . import admin, health
 from .access import ACCESS_LOG_ON
 
 
-def install(app: web.Application, cfg: Config) -> None:
+def install(app: web.Application, cfg: Config) -> Callable[[Config], Callable[[], None]]:
+    """Returns the SIGHUP hook: the admin secret is read again from [admin] token_file."""
     app[ACCESS_LOG_ON] = cfg.log.access
     health.add_routes(app)
     state = admin.AdminState()
-    state.reload(cfg)
+    state.prepare(cfg)()
     admin.add_routes(app, state)
-    reload.on_reload(app, state.reload)
+    return state.prepare
