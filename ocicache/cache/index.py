@@ -138,6 +138,13 @@ class Index:
                 self.db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) "
                                 "DO UPDATE SET value = value + excluded.value", (name, delta))
 
+    @_locked
+    def set_counter(self, name: str, value: int) -> None:
+        """Record a value (the node's byte budget at start, for `ocicache cache stats`)."""
+        with self._tx():
+            self.db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) "
+                            "DO UPDATE SET value = excluded.value", (name, value))
+
     def _tx(self):
         return _Transaction(self.db)
 

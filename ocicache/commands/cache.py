@@ -17,6 +17,7 @@ from .. import metrics
 from ..app import open_store
 from ..config import Config, summary
 from .options import add_config_options, load_config
+from .serve import NODE_BUDGET
 
 NODE_CONFIG = Path("/etc/ocicache/ocicache.toml")
 
@@ -59,9 +60,10 @@ def cache_command(cfg: Config, args: argparse.Namespace) -> int:
         return 1
     shared = args.cache_command == "prune" and _count_in_node_metrics(cfg)
     store = open_store(cfg)
+    store.max_bytes = _budget(cfg, store.index.counter(NODE_BUDGET), args)[0]  # what its log lines say
     try:
         if args.cache_command == "stats":
-            print(stats_text(cfg, store.stats(), args))
+            print(stats_text(cfg, store, args))
         elif args.cache_command == "prune":
             print(prune(cfg, store, args.to, shared))
         elif args.cache_command == "verify":
@@ -76,13 +78,11 @@ def cache_command(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def stats_text(cfg: Config, st: dict, args: argparse.Namespace) -> str:
+def stats_text(cfg: Config, store, args: argparse.Namespace) -> str:
+    st = store.stats()
     asked = st["hits"] + st["misses"]
     ratio = f"{st['hits'] / asked:.1%}" if asked else "n/a (nothing asked yet)"
-    budget = st["max_bytes"]
-    where = (f"[cache] max_bytes of {args.config}" if args.config else
-             "OCICACHE_CACHE_MAX_BYTES" if "OCICACHE_CACHE_MAX_BYTES" in os.environ else
-             "the default; pass the node's --config for its own")
+    budget, where = _budget(cfg, store.index.counter(NODE_BUDGET), args)
     return (f"cache {cfg.cache_path}\n"
             f"  entries    {st['entries']}\n"
             f"  bytes      {summary.size(st['bytes'])}, {st['bytes'] / budget:.1%} of the budget\n"
@@ -91,12 +91,25 @@ def stats_text(cfg: Config, st: dict, args: argparse.Namespace) -> str:
             f"  evictions  {st['evictions']}")
 
 
+def _budget(cfg: Config, started_with: int, args: argparse.Namespace) -> tuple[int, str]:
+    """The budget to show, and where it comes from: the config given, else what the node
+    recorded in the index when it last started, else the default."""
+    given = args.config or "OCICACHE_CACHE_MAX_BYTES" in os.environ
+    if given:
+        source = f"[cache] max_bytes of {args.config}" if args.config else "OCICACHE_CACHE_MAX_BYTES"
+        if started_with and started_with != cfg.cache.max_bytes:
+            source += f"; the node last started with {started_with}: restart it to apply"
+        return cfg.cache.max_bytes, source
+    if started_with:
+        return started_with, "the node's, when it last started"
+    return cfg.cache.max_bytes, "the default; pass the node's --config for its own"
+
+
 def prune(cfg: Config, store, target: int, shared: bool) -> str:
     before = store.total_bytes()
     evicted = store.prune(target)
     after = store.total_bytes()
-    out = [f"evicted {evicted} blobs ({summary.size(before - after)}) from {cfg.cache_path}: "
-           f"{before} -> {after} bytes"]
+    out = [f"evicted {evicted} blobs ({before - after} bytes) from {cfg.cache_path}: {before} -> {after} bytes"]
     if after > target:
         pinned, pinned_bytes = store.pins.held()
         out.append(f"still {after - target} bytes above --to {target}: {pinned} blobs ({pinned_bytes} bytes) "

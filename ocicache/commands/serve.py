@@ -18,6 +18,8 @@ from ..service import lifecycle, workers
 from .options import add_serve_options, load_config
 
 log = logging.getLogger("ocicache")
+NODE_BUDGET = "node_max_bytes"
+"""The index counter holding the [cache] max_bytes the node last started with."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +51,7 @@ def _prepare_store(cfg: Config) -> None:
         return
     store = open_store(cfg)
     try:
+        store.index.set_counter(NODE_BUDGET, cfg.cache.max_bytes)  # `cache stats` shows the node's budget
         found = store.reconcile()
         if any(found.values()):
             log.info("cache %s reconciled at start: %s", cfg.cache_path, found)
