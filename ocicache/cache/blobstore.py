@@ -1,6 +1,6 @@
 """Content-addressed blob files on local disk, bounded by bytes, evicted least-recently-used.
 
-    <dir>/blobs/sha256/<hex[:2]>/<hex>   committed: hashed and verified, never rewritten
+    <dir>/blobs/<alg>/<hex[:2]>/<hex>    committed: hashed and verified, never rewritten (sha256, sha512)
     <dir>/partial/<hex>                  a fill in progress (also the fill's flock)
     <dir>/partial/<hex>.size             the blob's size, published by the filler
     <dir>/index.sqlite                   sizes, LRU order, counters (`store.index`)
@@ -22,8 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 from .. import metrics
-from ..hotpaths.digest import sha256_hex_of_file
-from ..reference import Digest
+from ..hotpaths.digest import hex_of_file
+from ..reference import SUPPORTED, Digest
 from .index import Index
 from .pins import Pins
 
@@ -178,8 +178,9 @@ class BlobStore:
                 Path(f"{entry}.size").unlink(missing_ok=True)
                 removed_partial += 1
         on_disk = {}
-        for path in (self.dir / "blobs" / "sha256").glob("*/*"):
-            on_disk[f"sha256:{path.name}"] = path
+        for algorithm in SUPPORTED:
+            for path in (self.dir / "blobs" / algorithm).glob("*/*"):
+                on_disk[f"{algorithm}:{path.name}"] = path
         indexed = dict(self.index.all_digests())
         dropped = [d for d in indexed if d not in on_disk]
         for digest_text in dropped:
@@ -199,7 +200,7 @@ class BlobStore:
             digest = Digest.parse(digest_text)
             path = self.blob_path(digest)
             try:
-                ok = sha256_hex_of_file(path) == digest.hex
+                ok = hex_of_file(path, digest.algorithm) == digest.hex
             except FileNotFoundError:
                 ok = False
             if not ok:

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 from cachetools import LRUCache
 
 from .. import errors, metrics
-from ..hotpaths.digest import Sha256
+from ..hotpaths import digest as hashing
 from ..errors import OCIError
 from ..origin import CacheInFront, Health, LocalCopies, Origin, UploadMode
 from ..origin.uploads import UploadStore
@@ -183,7 +183,7 @@ class CachingOrigin:
         """Bytes [skip, size) of a blob straight from the remote, hashed from byte 0: the
         last byte is released only after the digest matched (as a fill does)."""
         loop = asyncio.get_running_loop()
-        hasher = Sha256()
+        hasher = hashing.new(digest.algorithm)
         pos = 0
         async with aclosing(self.remote.read_blob(repo, digest)) as stream:
             async for chunk in stream:

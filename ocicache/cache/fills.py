@@ -18,7 +18,7 @@ import os
 from typing import AsyncIterator
 
 from .. import errors, metrics
-from ..hotpaths.digest import Sha256
+from ..hotpaths import digest as hashing
 from ..errors import OCIError
 from ..hotpaths.fileio import close_soon
 from ..origin import Origin
@@ -208,7 +208,7 @@ class Fills:
         fill.publish(size=size)
         self.store.count("misses")
         loop = asyncio.get_running_loop()
-        hasher = Sha256()
+        hasher = hashing.new(digest.algorithm)
         written = failures = 0
         while True:
             try:
@@ -229,7 +229,7 @@ class Fills:
                 await asyncio.sleep(0.1 * failures)
         if hasher.hexdigest() != digest.hex:
             raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
-                             f"sha256:{hasher.hexdigest()}; nothing was kept, the next request retries")
+                             f"{digest.algorithm}:{hasher.hexdigest()}; nothing was kept, the next request retries")
         self.store.count("origin_bytes", size)
         metrics.ORIGIN_BYTES.inc(size)
         partial = self.store.partial_path(digest)
@@ -278,7 +278,7 @@ class Fills:
 
 
 def _hashes_to(fd: int, digest: Digest) -> bool:
-    hasher = Sha256()
+    hasher = hashing.new(digest.algorithm)
     offset = 0
     while chunk := os.pread(fd, READ_CHUNK, offset):
         hasher.update(chunk)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import OCIError
+from ..reference import SUPPORTED
 from ..oci import walk
 
 USER_AGENT = f"ocicache-warm/{__version__}"
@@ -28,7 +29,8 @@ CONNECT_SECONDS, READ_SECONDS = 10, 120
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("warm", help="pre-seed a node's cache with images (all platforms or chosen ones)")
-    w.add_argument("images", nargs="+", metavar="IMAGE", help="repo:tag or repo@sha256:... as the node names it")
+    w.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="repo:tag, repo@sha256:... or repo@sha512:... as the node names it")
     w.add_argument("--node", default="http://127.0.0.1:5000", help="the node to warm (default %(default)s)")
     w.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
                    help="only these platforms of a multi-platform image (repeatable; default all)")
@@ -100,7 +102,11 @@ class HttpSource:
 
     async def blob(self, repo: str, digest: str, progress: walk.Progress) -> None:
         url = f"{self.base}/v2/{repo}/blobs/{digest}"
-        hasher = hashlib.sha256()
+        algorithm = digest.partition(":")[0]
+        if algorithm not in SUPPORTED:
+            raise WarmError(f"blob {repo}@{digest}: the manifest names it in an algorithm warm cannot check "
+                            f"(it checks {' and '.join(SUPPORTED)}); the node would not hold it either")
+        hasher = hashlib.new(algorithm)
         try:
             async with self.session.get(url, headers=self.headers) as resp:
                 if resp.status != 200:
@@ -111,8 +117,8 @@ class HttpSource:
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
             raise WarmError(f"blob {repo}@{digest}: the node closed the connection before the whole blob "
                             "arrived (its origin may have failed mid-fill: see the node's log); run warm again") from None
-        if f"sha256:{hasher.hexdigest()}" != digest:
-            raise WarmError(f"blob {repo}@{digest}: the node sent bytes hashing to sha256:{hasher.hexdigest()}; "
+        if f"{algorithm}:{hasher.hexdigest()}" != digest:
+            raise WarmError(f"blob {repo}@{digest}: the node sent bytes hashing to {algorithm}:{hasher.hexdigest()}; "
                             "run `ocicache cache verify` on that node")
 
 

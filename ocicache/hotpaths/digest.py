@@ -11,6 +11,7 @@ both hashers have update, digest, hexdigest, copy, export_state and update_and_w
 from __future__ import annotations
 
 import os
+from typing import Union
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -27,13 +28,14 @@ if not NO_EXTENSIONS:
 else:
     from ._digest_py import IMPLEMENTATION, Sha256, cpu_features
 
-__all__ = ["ALGORITHMS", "EXTENSION_BUILT", "IMPLEMENTATION", "NO_EXTENSIONS", "Sha256", "Sha512",
+__all__ = ["ALGORITHMS", "EXTENSION_BUILT", "Hasher", "IMPLEMENTATION", "NO_EXTENSIONS", "Sha256", "Sha512",
            "cpu_features", "from_state", "hex_of_file", "new", "sha256_hex_of_file"]
 
 _FILE_CHUNK = 1 << 20
 _HASHERS = {"sha256": Sha256, "sha512": Sha512}
 ALGORITHMS = tuple(_HASHERS)
 """The digest algorithms a hasher exists for, the canonical (sha256) first."""
+Hasher = Union[Sha256, Sha512]
 
 
 def _hasher_class(algorithm: str):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..reference import Digest
+from .. import errors
 from .body import send_file, send_stream
-from .params import byte_range
+from .params import byte_range, readable_digest
 from .state import registry_of, settings_of
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -13,7 +13,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 async def get_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
     registry = registry_of(request)
-    digest = Digest.parse(digest_text)
+    digest = readable_digest(digest_text, name, errors.BLOB_UNKNOWN)
     blob = await registry.blob(name, digest)
     span = byte_range(request.headers.get("Range"), blob.size)
     offset, count = span if span is not None else (0, blob.size)
@@ -30,6 +30,6 @@ async def get_blob(request: web.Request, name: str, digest_text: str) -> web.Str
 
 
 async def delete_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
-    digest = Digest.parse(digest_text)
+    digest = readable_digest(digest_text, name, errors.BLOB_UNKNOWN)
     await registry_of(request).delete_blob(name, digest)
     return web.Response(status=202, headers={"Docker-Content-Digest": str(digest)})

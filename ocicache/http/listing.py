@@ -6,7 +6,7 @@ import json
 from aiohttp import web
 
 from ..auth.guard import visible
-from ..reference import Digest
+from ..reference import Digest, UnsupportedDigest
 from ..oci.manifests import OCI_INDEX
 from .params import page, paginate
 from .state import registry_of, settings_of
@@ -32,9 +32,12 @@ async def catalog(request: web.Request) -> web.StreamResponse:
 
 
 async def referrers(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
-    subject = Digest.parse(digest_text)
+    try:
+        subject: Digest | None = Digest.parse(digest_text)
+    except UnsupportedDigest:  # names nothing stored here: no referrers, as for an unknown subject
+        subject = None
     artifact_type = request.query.get("artifactType") or None
-    found = await registry_of(request).referrers(name, subject, artifact_type)
+    found = [] if subject is None else await registry_of(request).referrers(name, subject, artifact_type)
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.as_json() for d in found]}
     # spec end-12: Content-Type is exactly the index media type (no charset parameter)
     resp = web.Response(body=json.dumps(body).encode(), content_type=OCI_INDEX)

@@ -9,12 +9,12 @@ from ..reference import Digest, parse_reference
 from ..oci import manifests
 from .blobs import IMMUTABLE
 from . import intake
-from .params import content_length
+from .params import content_length, readable_reference
 from .state import registry_of
 
 
 async def get_manifest(request: web.Request, name: str, reference_text: str) -> web.StreamResponse:
-    reference = parse_reference(reference_text)
+    reference = readable_reference(reference_text, name)
     info = await registry_of(request).manifest(name, reference)
     accept = ",".join(request.headers.getall("Accept", []))
     if not isinstance(reference, Digest) and not manifests.accepts(accept, info.media_type):
@@ -48,5 +48,5 @@ async def put_manifest(request: web.Request, name: str, reference_text: str) -> 
 
 
 async def delete_manifest(request: web.Request, name: str, reference_text: str) -> web.StreamResponse:
-    await registry_of(request).delete_manifest(name, parse_reference(reference_text))
+    await registry_of(request).delete_manifest(name, readable_reference(reference_text, name))
     return web.Response(status=202)

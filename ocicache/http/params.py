@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .. import errors
 from ..errors import OCIError
-from ..reference import Digest
+from ..reference import SUPPORTED, Digest, UnsupportedDigest, check_tag, is_digest
 
 # RFC 9110 14.1.2: byte-range-spec / suffix-byte-range-spec
 _RANGE_RE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
@@ -77,6 +77,26 @@ def digest_param(request: web.Request, required: bool) -> Digest | None:
             raise OCIError(errors.DIGEST_INVALID, "the digest query parameter is required to finish an upload")
         return None
     return Digest.parse(values[0])
+
+
+def readable_digest(text: str, repo: str, unknown: errors.ErrorCode) -> Digest:
+    """A digest in a read or delete URL. One of an algorithm this registry does not store
+    (well-formed, e.g. sha384:<96 hex>) names nothing here: `unknown` (BLOB_UNKNOWN or
+    MANIFEST_UNKNOWN), 404. A malformed one is 400 DIGEST_INVALID, as everywhere."""
+    try:
+        return Digest.parse(text)
+    except UnsupportedDigest as exc:
+        what = "blob" if unknown is errors.BLOB_UNKNOWN else "manifest"
+        raise OCIError(unknown, f"{what} {text[:150]} is not in repository {repo}: this registry holds only "
+                       f"{' and '.join(SUPPORTED)} content ({exc.algorithm} is not stored here)",
+                       detail={"name": repo, "digest": text[:150]}) from None
+
+
+def readable_reference(text: str, repo: str) -> "Digest | str":
+    """A manifest reference in a read or delete URL: a tag, or a digest (`readable_digest`)."""
+    if is_digest(text):
+        return readable_digest(text, repo, errors.MANIFEST_UNKNOWN)
+    return check_tag(text)
 
 
 def page(request: web.Request, max_page: int) -> tuple[int | None, str | None]:

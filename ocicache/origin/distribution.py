@@ -348,7 +348,7 @@ class DistributionOrigin(ReadOnlyOrigin):
 
     async def get_manifest(self, repo: str, digest: Digest) -> bytes:
         body = await self._get_manifest(repo, str(digest))
-        if hashlib.sha256(body).hexdigest() != digest.hex:
+        if hashlib.new(digest.algorithm, body).hexdigest() != digest.hex:
             raise self._unavailable(f"manifest {digest} of {repo}: the origin returned bytes that do "
                                     f"not hash to {digest}", detail={"name": repo, "digest": str(digest)})
         return body
@@ -368,7 +368,7 @@ class DistributionOrigin(ReadOnlyOrigin):
             return Digest.parse(header.strip())
         except OCIError:
             raise self._unavailable(f"tag {tag} of {repo}: Docker-Content-Digest "
-                                    f"{header[:100]!r} is not a sha256 digest") from None
+                                    f"{header[:100]!r} is not a sha256 or sha512 digest") from None
 
     async def list_tags(self, repo: str) -> list[str]:
         tags: set[str] = set()
@@ -411,9 +411,11 @@ class DistributionOrigin(ReadOnlyOrigin):
         return sorted(found)
 
     async def _referrers_by_tag(self, repo: str, subject: Digest) -> list[Digest]:
-        """Spec "Referrers Tag Schema": without the API, an index tagged `sha256-<hex>` lists them."""
+        """Spec "Referrers Tag Schema": without the API, an index tagged `<alg>-<hex>` lists them
+        (the hex cut to 64 characters: `sha512-` and the first 64 of a sha512's 128)."""
+        tag = f"{subject.algorithm}-{subject.hex[:64]}"
         try:
-            body = await self._get_manifest(repo, f"sha256-{subject.hex}")
+            body = await self._get_manifest(repo, tag)
         except OCIError as exc:
             if exc.code is errors.MANIFEST_UNKNOWN:
                 return []
@@ -421,7 +423,7 @@ class DistributionOrigin(ReadOnlyOrigin):
         try:
             return sorted({Digest.parse(m["digest"]) for m in json.loads(body).get("manifests") or []})
         except (ValueError, OCIError, TypeError, KeyError, AttributeError):
-            raise self._unavailable(f"referrers of {subject} in {repo}: the tag sha256-{subject.hex} "
+            raise self._unavailable(f"referrers of {subject} in {repo}: the tag {tag} "
                                     "is not an index of valid descriptors") from None
 
     async def close(self) -> None:

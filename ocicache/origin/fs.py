@@ -8,6 +8,9 @@
     <root>/docker/registry/v2/repositories/<name>/_refs/subjects/sha256/<subject>/sha256/<hex>/link
 
 so a `registry:2` pointed at <root> reads what ocicache wrote, and the other way round.
+`sha256` stands for the digest's algorithm: sha512 content lives under `blobs/sha512/`,
+`_layers/sha512/`, `_manifests/revisions/sha512/` (links hold `sha512:<hex>`), where
+CNCF distribution v3 looks up a sha512 digest.
 Every write lands in a temporary file in the target folder and is renamed into place,
 so readers never see a partial file. Names, tags and digests reaching this module have
 been checked against the spec's grammar, which admits no '..' and no absolute paths.
@@ -24,7 +27,7 @@ from typing import AsyncIterator
 from .. import errors
 from ..errors import OCIError, Unsupported
 from ..hotpaths import rangecopy
-from ..reference import Digest
+from ..reference import SUPPORTED, Digest
 from . import layout
 from .base import CacheInFront, Health, LocalCopies, UploadMode
 from .uploads import UploadStore
@@ -250,16 +253,16 @@ class FilesystemOrigin:
         _write_atomic(link, str(referrer).encode())
 
     async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
-        base = self._subject_dir(repo, subject) / "sha256"
-        try:
-            entries = sorted(base.iterdir())
-        except (FileNotFoundError, NotADirectoryError):
-            return []
         found = []
-        for entry in entries:
-            digest = _read_link(entry / "link")
-            if digest is not None and _read_link(self._revision_link(repo, digest)) == digest:
-                found.append(digest)
+        for algorithm in SUPPORTED:  # referrers of one subject may be sha256 and sha512 manifests
+            try:
+                entries = sorted((self._subject_dir(repo, subject) / algorithm).iterdir())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                digest = _read_link(entry / "link")
+                if digest is not None and _read_link(self._revision_link(repo, digest)) == digest:
+                    found.append(digest)
         return found
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ from typing import AsyncIterator
 
 from .. import errors
 from ..errors import OCIError
-from ..reference import Digest
+from ..reference import SUPPORTED, Digest
 from . import layout
 from .base import CacheInFront, Health, LocalCopies, UploadMode
 from .s3client import S3, Missing, S3Settings
@@ -168,12 +168,13 @@ class S3Origin:
         await self._write_link(layout.referrer_link(repo, subject, referrer), referrer)
 
     async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
-        base = self.key(layout.subject_dir(repo, subject)) + "/sha256/"
         found = []
-        for hexdigest in sorted(await self.s3.list_dirs(base, f"listing referrers of {subject}")):
-            digest = await self._link(f"{layout.subject_dir(repo, subject)}/sha256/{hexdigest}/link")
-            if digest is not None and await self._link(layout.revision_link(repo, digest)) == digest:
-                found.append(digest)
+        for algorithm in SUPPORTED:  # referrers of one subject may be sha256 and sha512 manifests
+            base = f"{layout.subject_dir(repo, subject)}/{algorithm}"
+            for hexdigest in sorted(await self.s3.list_dirs(self.key(base) + "/", f"listing referrers of {subject}")):
+                digest = await self._link(f"{base}/{hexdigest}/link")
+                if digest is not None and await self._link(layout.revision_link(repo, digest)) == digest:
+                    found.append(digest)
         return found
 
     async def close(self) -> None:

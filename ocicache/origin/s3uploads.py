@@ -3,7 +3,7 @@
 A session lives in the bucket, so any node of the fleet can continue it (GeoDNS may send
 the next PATCH elsewhere) and a restarted node picks it up:
 
-    _uploads/<id>/state.json    repository, offset, SHA-256 state, multipart id, parts, tail
+    _uploads/<id>/state.json    repository, offset, hash state, multipart id, parts, tail
     _uploads/<id>/tail-<offset> bytes after the last whole part (fewer than part_bytes)
     _uploads/<id>/data          the multipart upload's key (or the blob's own key when the
                                 client named the digest up front)
@@ -12,6 +12,10 @@ Invariant: offset = bytes in the parts + bytes in the tail; the saved hash state
 exactly the parts (the tail is hashed when it becomes a part, or at commit). Parts are
 `part_bytes` long (S3 wants at least 5 MiB but the last); at most `parts_in_flight` are
 uploaded at once, so a session holds at most (parts_in_flight + 1) x part_bytes in memory.
+
+The hash is the algorithm of the digest named at creation (monolithic push), else sha256; a
+final digest of another algorithm (a chunked sha512 push) is verified by reading the
+completed object back from the bucket once, 1 MiB at a time, before it becomes the blob.
 """
 from __future__ import annotations
 
@@ -29,13 +33,15 @@ from typing import Any, AsyncIterable, AsyncIterator, Callable, Protocol
 
 from cachetools import LRUCache
 
-from ..hotpaths.digest import Sha256
+from ..hotpaths import digest as hashing
+from ..hotpaths.digest import Hasher
 from ..reference import Digest
 from . import layout
 from .s3client import S3, Missing
-from .uploads import UUID_RE, UploadStore
+from .uploads import UUID_RE, UploadStore, load_hasher, state_key
 
 log = logging.getLogger("ocicache.s3uploads")
+READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -43,9 +49,10 @@ class S3Session:
     id: str
     repo: str
     state: dict[str, Any]
-    hasher: Sha256
+    hasher: Hasher
     tail: bytes | None = None      # the tail's bytes once read (or just written) by this node
     previous_tail: bytes = b""     # the tail before the last append (restored by a rollback)
+    algorithm: str = "sha256"      # what `hasher` computes
 
     @property
     def offset(self) -> int:
@@ -86,7 +93,8 @@ class S3Uploads(UploadStore):
 
     # ---- state ----
     async def _save(self, session: S3Session) -> None:
-        state = dict(session.state, sha256_state=session.hasher.export_state().hex(), saved=time.time())
+        state = dict(session.state, saved=time.time())
+        state[state_key(session.algorithm)] = session.hasher.export_state().hex()
         await self.s3.put(self._key(session.id, "state.json"), json.dumps(state).encode(),
                           f"saving upload {session.id}")
 
@@ -95,7 +103,8 @@ class S3Uploads(UploadStore):
         data_key = self.origin.key(layout.blob_data(digest)) if digest else self._key(upload_id, "data")
         state = {"repo": repo, "started": time.time(), "offset": 0, "data_key": data_key,
                  "multipart_id": None, "parts": [], "tail_key": None, "tail_size": 0}
-        session = S3Session(upload_id, repo, state, Sha256(), tail=b"")
+        algorithm = digest.algorithm if digest else "sha256"
+        session = S3Session(upload_id, repo, state, hashing.new(algorithm), tail=b"", algorithm=algorithm)
         await self._save(session)
         self._created_here[upload_id] = True
         return session
@@ -108,12 +117,14 @@ class S3Uploads(UploadStore):
             raw = await self.s3.get_or_none(self._key(upload_id, "state.json"), f"reading upload {upload_id}")
             try:
                 state = json.loads(raw) if raw is not None else None
-                hasher = Sha256.from_state(bytes.fromhex(state.pop("sha256_state"))) if state else None
-            except (ValueError, KeyError, TypeError):
+                algorithm, hasher = load_hasher(state) if state else ("sha256", None)
+                if state:
+                    del state[state_key(algorithm)]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 state = None
             if state is None or state.get("repo") != repo:
                 raise self.unknown(repo, upload_id)
-            yield S3Session(upload_id, repo, state, hasher)
+            yield S3Session(upload_id, repo, state, hasher, algorithm=algorithm)
 
     async def _tail(self, session: S3Session) -> bytes:
         if session.tail is None:
@@ -208,7 +219,7 @@ class S3Uploads(UploadStore):
     async def rollback(self, session: S3Session, mark: tuple[dict, bytes, bytes | None]) -> None:
         """Back to the state before a refused chunk; parts it uploaded are overwritten later."""
         refused_tail = session.state["tail_key"]
-        session.state, session.hasher = mark[0], Sha256.from_state(mark[1])
+        session.state, session.hasher = mark[0], hashing.from_state(session.algorithm, mark[1])
         session.tail = session.previous_tail
         if session.state["tail_key"]:  # the append replaced (and deleted) it: put it back
             await self.s3.put(session.state["tail_key"], session.tail, f"restoring upload {session.id}'s tail")
@@ -219,14 +230,12 @@ class S3Uploads(UploadStore):
     # ---- finishing ----
     async def commit(self, session: S3Session, digest: Digest) -> None:
         tail = await self._tail(session)
-        whole = session.hasher.copy()
-        whole.update(tail)
-        actual = Digest.from_hex(whole.hexdigest())
-        if actual != digest:
-            await self.discard(session)
-            raise self.digest_mismatch(session.repo, actual, digest)
         target = self.origin.key(layout.blob_data(digest))
         data_key, multipart = session.state["data_key"], session.state["multipart_id"]
+        if digest.algorithm == session.algorithm or multipart is None:  # the state covers it (or no parts)
+            whole = session.hasher.copy() if digest.algorithm == session.algorithm else hashing.new(digest.algorithm)
+            whole.update(tail)
+            await self._verify(session, digest, whole.hexdigest())
         if multipart is None:  # small: one PutObject straight to the blob's key
             await self.s3.put(target, tail, f"writing blob {digest}")
         else:
@@ -235,11 +244,33 @@ class S3Uploads(UploadStore):
                 parts.append({"PartNumber": len(parts) + 1, "ETag": await self.s3.upload_part(
                     data_key, multipart, len(parts) + 1, tail, f"uploading the last part of {session.id}")})
             await self.s3.complete_multipart(data_key, multipart, parts, f"completing blob {digest}")
+            session.state["multipart_id"] = None  # completed: nothing to abort
+            if digest.algorithm != session.algorithm:
+                await self._verify(session, digest, await self._rehash(session, data_key, digest.algorithm))
             if data_key != target:
                 await self.s3.copy(data_key, target, f"moving upload {session.id} to blob {digest}")
-        session.state["multipart_id"] = None  # completed: nothing to abort
         await self._keep_local_copy(session, digest)
         await self.discard(session)
+
+    async def _verify(self, session: S3Session, digest: Digest, hexdigest: str) -> None:
+        actual = Digest.from_hex(hexdigest, digest.algorithm)
+        if actual != digest:
+            await self.discard(session)
+            raise self.digest_mismatch(session.repo, actual, digest)
+
+    async def _rehash(self, session: S3Session, key: str, algorithm: str) -> str:
+        """The `algorithm` digest of an object, read back 1 MiB at a time in a worker thread
+        (a digest named only at the end, in another algorithm than the session hashed)."""
+        def run() -> str:
+            hasher = hashing.new(algorithm)
+            body = self.s3.open_range(key, 0, None)
+            try:
+                while chunk := body.read(READ_CHUNK):
+                    hasher.update(chunk)
+            finally:
+                body.close()
+            return hasher.hexdigest()
+        return await self.s3.call(f"reading upload {session.id} back to verify its {algorithm} digest", run)
 
     async def _keep_local_copy(self, session: S3Session, digest: Digest) -> None:
         if self.spool_dir is None:
@@ -280,8 +311,9 @@ class S3Uploads(UploadStore):
             if time.time() - float(state.get("saved", state.get("started", 0))) < older_than:
                 continue
             upload_id = key[len(prefix):].split("/")[0]
-            state.pop("sha256_state", None)
-            await self.discard(S3Session(upload_id, state.get("repo", ""), state, Sha256()))
+            for algorithm in hashing.ALGORITHMS:
+                state.pop(state_key(algorithm), None)
+            await self.discard(S3Session(upload_id, state.get("repo", ""), state, hashing.new("sha256")))
             log.info("expired upload %s of %s (started %s)", upload_id, state.get("repo"), state.get("started"))
             expired += 1
         return expired

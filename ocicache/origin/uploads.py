@@ -12,10 +12,26 @@ import weakref
 
 from .. import errors
 from ..errors import OCIError
+from ..hotpaths import digest as hashing
+from ..hotpaths.digest import Hasher
 from ..reference import Digest
 
 UUID_RE = re.compile(r"[0-9a-f]{32}")
 """Upload session ids: 32 lowercase hex characters (uuid4().hex)."""
+
+
+def state_key(algorithm: str) -> str:
+    """Where a saved session keeps its hash state: `sha256_state` (as before sha512 was
+    supported, so sessions survive an upgrade) or `sha512_state`."""
+    return f"{algorithm}_state"
+
+
+def load_hasher(state: dict) -> tuple[str, Hasher]:
+    """(algorithm, hasher) of a saved session; KeyError/ValueError if it holds none that fits."""
+    for algorithm in hashing.ALGORITHMS:
+        if state_key(algorithm) in state:
+            return algorithm, hashing.from_state(algorithm, bytes.fromhex(state[state_key(algorithm)]))
+    raise KeyError("no hash state")
 
 
 class UploadStore:

@@ -12,7 +12,7 @@ from typing import AsyncContextManager, AsyncIterable, AsyncIterator
 
 from .. import errors, metrics
 from ..errors import OCIError
-from ..hotpaths.digest import Sha256
+from ..hotpaths import digest as hashing
 from ..origin import Origin
 from ..reference import Digest
 from ..cache.manifests import ManifestCache
@@ -132,7 +132,9 @@ class Registry:
         if len(data) > self.max_manifest_bytes:
             raise self.manifest_too_big(repo, len(data))
         parsed = manifests.parse(data, content_type)
-        digest = Digest.from_hex(_sha256_hex(data))
+        # by digest, in that digest's algorithm (sha256 or sha512); by tag, in the canonical sha256
+        algorithm = reference.algorithm if isinstance(reference, Digest) else "sha256"
+        digest = Digest.from_hex(_hex_of(data, algorithm), algorithm)
         if isinstance(reference, Digest) and reference != digest:
             raise OCIError(errors.DIGEST_INVALID, f"manifest body hashes to {digest}, not to {reference} "
                            "named in the URL", detail={"expected": str(reference), "actual": str(digest)})
@@ -187,7 +189,7 @@ class Registry:
         return found
 
 
-def _sha256_hex(data: bytes) -> str:
-    hasher = Sha256()
+def _hex_of(data: bytes, algorithm: str) -> str:
+    hasher = hashing.new(algorithm)
     hasher.update(data)
     return hasher.hexdigest()

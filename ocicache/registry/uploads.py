@@ -1,10 +1,15 @@
 """Upload sessions: chunks hashed and written to a staging file as they arrive.
 
 A session lives in `<data_dir>/uploads/<uuid>/` as `data` (the bytes so far) and
-`state.json` (repository, offset, exported SHA-256 state, start time), rewritten after
+`state.json` (repository, offset, exported hash state, start time), rewritten after
 every chunk, so a session survives a restart of the node. Each request re-reads the
 state under a lock (an asyncio lock within the process, flock(2) on `lock` across the
 node's worker processes), so requests to one session are serialised wherever they land.
+
+Which hash: the algorithm of the digest named when the session was opened (a monolithic
+POST ?digest=sha512:...), else sha256, the canonical one (a chunked upload names its digest
+only at the final PUT). A final digest of another algorithm is verified by re-reading the
+staged file once, 1 MiB at a time, as CNCF distribution does.
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
-from ..hotpaths.digest import Sha256
-from ..origin.uploads import UUID_RE, UploadStore
+from ..hotpaths import digest as hashing
+from ..hotpaths.digest import Hasher
+from ..origin.uploads import UUID_RE, UploadStore, load_hasher, state_key
 from ..reference import Digest
 from .expiry import expire_uploads
 
@@ -35,7 +41,12 @@ class UploadSession:
     dir: Path
     offset: int = 0
     started: float = field(default_factory=time.time)
-    hasher: Sha256 = field(default_factory=Sha256)
+    algorithm: str = "sha256"
+    hasher: Hasher | None = None
+
+    def __post_init__(self) -> None:
+        if self.hasher is None:
+            self.hasher = hashing.new(self.algorithm)
 
     @property
     def data_path(self) -> Path:
@@ -43,7 +54,7 @@ class UploadSession:
 
     def save(self) -> None:
         state = {"repo": self.repo, "offset": self.offset, "started": self.started,
-                 "sha256_state": self.hasher.export_state().hex()}
+                 state_key(self.algorithm): self.hasher.export_state().hex()}
         tmp = self.dir / "state.json.tmp"
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.dir / "state.json")
@@ -52,8 +63,9 @@ class UploadSession:
     def load(cls, upload_id: str, directory: Path) -> "UploadSession | None":
         try:
             state = json.loads((directory / "state.json").read_text())
+            algorithm, hasher = load_hasher(state)
             session = cls(upload_id, state["repo"], directory, int(state["offset"]), float(state["started"]),
-                          Sha256.from_state(bytes.fromhex(state["sha256_state"])))
+                          algorithm, hasher)
         except (OSError, ValueError, KeyError, TypeError):
             return None
         # The data file may hold bytes past the saved offset if the node died mid-chunk; they
@@ -86,7 +98,7 @@ class Uploads(UploadStore):
         directory.mkdir(parents=True)
         (directory / "data").touch()
         (directory / "lock").touch()
-        session = UploadSession(upload_id, repo, directory)
+        session = UploadSession(upload_id, repo, directory, algorithm=digest.algorithm if digest else "sha256")
         session.save()
         return session
 
@@ -122,7 +134,11 @@ class Uploads(UploadStore):
         return await asyncio.to_thread(expire_uploads, self.root, max_idle)
 
     async def commit(self, session: UploadSession, digest: Digest) -> None:
-        actual = Digest.from_hex(session.hasher.hexdigest())
+        if digest.algorithm == session.algorithm:
+            actual = Digest.from_hex(session.hasher.hexdigest(), session.algorithm)
+        else:  # named only now, in another algorithm than the session hashed with: read it again
+            hexdigest = await asyncio.to_thread(hashing.hex_of_file, session.data_path, digest.algorithm)
+            actual = Digest.from_hex(hexdigest, digest.algorithm)
         if actual != digest:
             await self.discard(session)
             raise self.digest_mismatch(session.repo, actual, digest)
@@ -176,12 +192,12 @@ class Uploads(UploadStore):
         return appended
 
     @staticmethod
-    def mark(session: UploadSession) -> tuple[int, Sha256]:
+    def mark(session: UploadSession) -> tuple[int, Hasher]:
         """A point to roll a session back to (offset and hash state)."""
         return session.offset, session.hasher.copy()
 
     @staticmethod
-    async def rollback(session: UploadSession, mark: tuple[int, Sha256]) -> None:
+    async def rollback(session: UploadSession, mark: tuple[int, Hasher]) -> None:
         session.offset, session.hasher = mark[0], mark[1]
         os.truncate(session.data_path, session.offset)
         session.save()
