@@ -50,7 +50,8 @@ def _rule(index: int, raw: Any, groups: Mapping[str, frozenset[str]]) -> Rule:
         raise AclError(f"{where}: expected a table with repository, who and actions")
     unknown = set(raw) - {"repository", "who", "actions"}
     if unknown:
-        raise AclError(f"{where}: unknown keys {sorted(unknown)}; a rule has repository, who and actions")
+        raise AclError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; a rule has repository, "
+                       "who and actions")
     pattern, who, actions = raw.get("repository"), raw.get("who"), raw.get("actions")
     if not isinstance(pattern, str) or not _PATTERN_CHARS.fullmatch(pattern):
         raise AclError(f"{where}: repository {pattern!r} must be a glob of [a-z0-9._/-] with * ? **")

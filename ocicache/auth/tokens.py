@@ -76,8 +76,11 @@ def load_key(path: str | os.PathLike):
         else:
             private, public = None, serialization.load_pem_public_key(data)
         _algorithm(public)
-    except (ValueError, TypeError, KeyFileError) as exc:
+    except KeyFileError as exc:
         raise KeyFileError(f"key file {path}: {exc}") from None
+    except (ValueError, TypeError):  # the library's text names its internals: say what to do
+        raise KeyFileError(f"key file {path}: not a PEM key without a passphrase (make one with "
+                           "`ocicache token keygen FILE`, or `openssl ecparam -name prime256v1 -genkey -noout`)") from None
     return private, public
 
 

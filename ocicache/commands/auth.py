@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
         except FileExistsError:
             print(f"ocicache: {args.file} exists; refusing to overwrite a key", file=sys.stderr)
             return 1
+        except OSError as exc:
+            print(f"ocicache token keygen: cannot write {args.file}: {_why(exc)}", file=sys.stderr)
+            return 1
         print(f"wrote {args.file} (private, mode 0600) and {args.file}.pub; key id {kid}")
         return 0
     return _set_password(Path(args.file), args.user, args.rounds)
@@ -46,11 +49,31 @@ def _set_password(path: Path, user: str, rounds: int) -> int:
     if not password or len(password.encode()) > 72:
         print("ocicache: the password must be 1 to 72 bytes (bcrypt's limit)", file=sys.stderr)
         return 2
-    lines = path.read_text().splitlines() if path.exists() else []
-    lines = [line for line in lines if line.partition(":")[0] != user]
-    lines.append(f"{user}:{hash_password(password, rounds)}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    if not 4 <= rounds <= 31:
+        print("ocicache htpasswd: --rounds must be 4 to 31 (bcrypt's cost; 12 is the default)", file=sys.stderr)
+        return 2
+    try:
+        lines = path.read_text().splitlines() if path.exists() else []
+        lines = [line for line in lines if line.partition(":")[0] != user]
+        lines.append(f"{user}:{hash_password(password, rounds)}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"ocicache htpasswd: cannot update {path}: {_why(exc)}", file=sys.stderr)
+        return 1
     print(f"{path}: {user} set")
     return 0
+
+
+def _why(exc: BaseException) -> str:
+    """An OS error in words, with what to do (no errno, no repr)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not a text file (an htpasswd file holds user:hash lines)"
+    if isinstance(exc, FileNotFoundError):
+        return "its folder does not exist; create it first"
+    if isinstance(exc, PermissionError):
+        return "permission denied; run as a user who may write there"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory; name a file"
+    return (getattr(exc, "strerror", None) or "the system refused").lower()

@@ -93,5 +93,12 @@ def check_access_control(cfg) -> None:
     if cfg.tls.cert:
         try:
             server_context(cfg.tls.cert, cfg.tls.key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"[tls] cert {cfg.tls.cert} / key {cfg.tls.key}: {exc}") from None
+        except OSError as exc:  # ssl.SSLError too: a certificate and key that do not load or match
+            if not isinstance(exc, ssl.SSLError):
+                reason = (exc.strerror or "cannot be read").lower()
+            elif getattr(exc, "reason", None):
+                reason = str(exc.reason).replace("_", " ").lower()  # KEY_VALUES_MISMATCH -> words
+            else:
+                reason = "not a PEM certificate and its key"
+            raise ConfigError(f"[tls] cert {cfg.tls.cert} / key {cfg.tls.key}: {reason}; "
+                              "give a PEM certificate chain and its unencrypted private key") from None

@@ -48,7 +48,10 @@ def _read_file(path: str | os.PathLike) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     for section, values in data.items():
-        if section not in SECTIONS or not isinstance(values, dict):
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: {section} = {shown(values)} is outside any [section]; put it under the "
+                              f"section it belongs to ({', '.join(SECTIONS)})")
+        if section not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{section}]; known sections are {', '.join(SECTIONS)}")
     return data
 
