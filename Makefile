@@ -5,7 +5,7 @@ DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:5000
 # Debian packages the tests drive (real clients and the reference registry).
 APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-light \
-	systemd pdns-server pdns-backend-geoip dnsutils docker.io uuid-runtime iproute2
+	systemd pdns-server pdns-backend-geoip pdns-backend-bind dnsutils docker.io uuid-runtime iproute2
 # Ceph's S3 gateway (a throwaway single-node cluster per test session); no recommends (no mgr).
 APT_PACKAGES_NO_RECOMMENDS := ceph-mon ceph-osd radosgw
 PYTEST_ARGS ?=
@@ -31,6 +31,7 @@ system-deps:
 	    systemd-analyze pdns_server dig dockerd uuidgen ip ceph-mon ceph-osd radosgw monmaptool; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-geoip"; \
+	ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-bind"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
