@@ -48,7 +48,11 @@ class DockerError(RuntimeError):
 
 
 class DockerEngine:
-    def __init__(self, base: Path | None = None) -> None:
+    def __init__(self, base: Path | None = None, prefix: tuple[str, ...] = (), daemon: dict | None = None) -> None:
+        """`prefix`: runs dockerd under it (`ip netns exec NS`: in a network namespace);
+        `daemon`: its daemon.json (e.g. insecure-registries)."""
+        self.prefix = tuple(prefix)
+        self.daemon = dict(daemon or {})
         # Short: the socket path must stay under the 108-byte limit of unix sockets.
         self.dir = Path(base) if base is not None else Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
         self.socket = self.dir / "docker.sock"
@@ -64,10 +68,10 @@ class DockerEngine:
         require_dockerd()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "client").mkdir(exist_ok=True)
-        self.config_file.write_text("{}\n")
+        self.config_file.write_text(json.dumps(self.daemon) + "\n")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false",
+            [*self.prefix, DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false",
              "--ip-masq=false", "--storage-driver=vfs", "--data-root", str(self.dir / "root"),
              "--exec-root", str(self.dir / "exec"), "--pidfile", str(self.dir / "dockerd.pid"),
              "-H", f"unix://{self.socket}", "--config-file", str(self.config_file)],

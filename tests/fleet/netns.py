@@ -16,6 +16,7 @@ gone (a run killed before its teardown), never a live run's.
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import re
 import secrets
@@ -57,7 +58,9 @@ def setns(path: str | Path) -> None:
 
 def missing_requirements() -> list[str]:
     """Why this machine cannot build a fabric (empty when it can)."""
-    why = [f"{p} not installed" for p in ("ip", "dig", "pdns_server", "skopeo") if shutil.which(p) is None]
+    why = [f"{p} not installed" for p in ("ip", "tc", "ss", "dig", "pdns_server", "skopeo") if shutil.which(p) is None]
+    if not glob.glob("/usr/lib/*/pdns/libbindbackend.so"):
+        why.append("PowerDNS bind backend not installed (apt-get install pdns-backend-bind)")
     if os.geteuid() != 0:
         why.append("network namespaces need root")
     return why
@@ -124,6 +127,15 @@ class Fabric:
     def argv(ns: str, *cmd: str) -> list[str]:
         """`cmd` run inside `ns` (with the namespace's /etc/netns/<ns>/resolv.conf)."""
         return ["ip", "netns", "exec", ns, *cmd]
+
+    @staticmethod
+    def argv_keep_sys(ns: str, *cmd: str) -> list[str]:
+        """`cmd` in `ns`'s network but with this machine's /sys (the cgroups dockerd needs, which
+        `ip netns exec` hides by mounting the namespace's sysfs); the namespace's resolv.conf
+        bound in a mount namespace of its own."""
+        script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+        return ["nsenter", f"--net={NETNS_DIR / ns}", "unshare", "--mount", "--propagation", "private",
+                "sh", "-c", script, str(ETC_NETNS / ns / "resolv.conf"), *cmd]
 
     @staticmethod
     def call(ns: str, fn, *args, **kwargs):

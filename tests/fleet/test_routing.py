@@ -9,9 +9,10 @@ from collections import Counter
 
 import pytest
 
+from ..dockerd import DockerEngine, require_dockerd
 from .geodns import stated_failover
 from .pulls import pull, push
-from .topology import PROBE_ADDR, region, region_of
+from .topology import NAME, PORT, PROBE_ADDR, region, region_of
 
 pytestmark = pytest.mark.fleet
 BODY_ROUTES = {"blob", "manifest"}
@@ -125,3 +126,30 @@ def test_region_down_answered_by_other_region(healthy, images, record, tmp_path)
     record("region_down", answered_by_region_a_after_s=round(moved, 2), stated_bound_s=failover.at_server,
            pull_requests_served_by_region_a=from_b, back_to_region_b_after_s=round(back, 2),
            unplugged_at=down_at)
+
+
+def test_docker_engine_pulls_by_name_from_its_region(healthy, images, record, tmp_path):
+    """The Docker engine (Debian's dockerd, run inside a region-b client's namespace) resolves the
+    registry name through the GeoDNS and pulls from region b's edges."""
+    require_dockerd()
+    fleet = healthy
+    layout = images("small", 5)
+    push(fleet.fabric, fleet.client("a"), layout, region("a").regional, "fleet/docker:v1")
+    ns, address = fleet.client("b", 1), region("b").clients[1]
+    engine = DockerEngine(tmp_path / "dk", prefix=tuple(fleet.fabric.argv_keep_sys(ns)),
+                          daemon={"insecure-registries": [f"{NAME}:{PORT}"]})
+    engine.start()
+    try:
+        since = time.time()
+        engine.run("pull", f"{NAME}:{PORT}/fleet/docker:v1")
+        digests = engine.repo_digests(f"{NAME}:{PORT}/fleet/docker:v1")
+    finally:
+        engine.stop()
+    assert digests == [f"{NAME}:{PORT}/fleet/docker@{layout.manifest_digest}"], digests
+    served = {e.role: [x for x in e.requests(since) if x["client"] == address and x["route"] in BODY_ROUTES]
+              for e in fleet.edges()}
+    by_region = Counter(fleet.node(role).region for role, lines in served.items() for _ in lines)
+    assert by_region["a"] == 0 and by_region["b"] >= 1 + len(layout.blob_digests), (
+        f"docker's pull from region b was served by {dict(by_region)}")
+    record("docker_pull_by_name", engine="dockerd (Debian docker.io) in a region-b client namespace",
+           requests_per_edge={role: len(lines) for role, lines in served.items()}, repo_digests=digests)
