@@ -1,4 +1,4 @@
-"""The fleet tests' fixtures: one fleet per module (about 6 s to build), healed before every
+"""The fleet tests' fixtures: one fleet per session (about 3 s to build), healed before every
 test (dead nodes restarted, cables plugged back, DNS answering every edge again), and a results
 folder for the measurements and the failover timeline."""
 from __future__ import annotations
@@ -40,7 +40,7 @@ def record(results_dir):
     return write
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet(s3server):
     if why := missing_requirements():
         missing("fleet tests: " + "; ".join(why))
@@ -57,9 +57,9 @@ def healthy(fleet):
     return fleet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def images(tmp_path_factory):
-    """images(kind, seed) -> a generated OCI layout (kinds: small, big), built once per module."""
+    """images(kind, seed) -> a generated OCI layout (kinds: small, big), built once per session."""
     root = tmp_path_factory.mktemp("fleet-images")
     built = {}
 

@@ -32,6 +32,7 @@ class Fleet:
         self.dir = Path(workdir)
         self.fabric: Fabric | None = None
         self.nodes: dict[str, Node] = {}
+        self.extra: list[Node] = []                   # nodes a test added (not healed, not in edges())
         self.clients: dict[str, list[str]] = {}       # region -> client namespaces
         self.relay: subprocess.Popen | None = None
         self.dns: GeoDNS | None = None
@@ -113,6 +114,16 @@ class Fleet:
                                                       nameserver=DNS_ADDR)
                                      for i, address in enumerate(region.clients)]
 
+    def add_edge(self, region_name: str, address: str) -> Node:
+        """Start one more edge of `region_name` at `address` (the zone does not list it yet)."""
+        reg = next(r for r in REGIONS if r.name == region_name)
+        role = f"edge-{region_name}{len(reg.edges) + 1 + len(self.extra)}"
+        ns = self.fabric.host(role, f"{address}/24", other_nets(reg.net))
+        node = Node(self.fabric, role, region_name, ns, address, f"http://{reg.regional}:5000", self.dir / role)
+        self.extra.append(node)
+        node.start()
+        return node
+
     # ---- use ----
     def node(self, role: str) -> Node:
         return self.nodes[role]
@@ -172,7 +183,7 @@ class Fleet:
     def close(self) -> None:
         if self.dns is not None:
             self.dns.stop()
-        for node in self.nodes.values():
+        for node in [*self.nodes.values(), *self.extra]:
             node.stop()
         if self.relay is not None:
             self.relay.kill()

@@ -10,7 +10,6 @@ with them.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -106,6 +105,19 @@ class GeoDNS:
         tail = self.log_path.read_text(errors="replace")[-2000:]
         self.stop()
         raise RuntimeError(f"pdns_server did not answer on {DNS_ADDR}:53 within {timeout:.0f} s; its log:\n{tail}")
+
+    @property
+    def zone_path(self) -> Path:
+        return self.dir / ZONE_FILE
+
+    def reload_zone(self, text: str) -> None:
+        """Write the running zone and have pdns read it again (`pdns_control bind-reload-now`)."""
+        self.zone_path.write_text(text)
+        done = subprocess.run(["pdns_control", f"--config-dir={self.dir}", f"--socket-dir={self.dir}",
+                               "bind-reload-now", NAME], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=30)
+        if done.returncode != 0 or "parsed into memory" not in done.stdout:
+            raise RuntimeError(f"pdns_control bind-reload-now {NAME}: {done.stdout.strip()} {done.stderr.strip()}")
 
     def stop(self) -> None:
         stop_process(self.proc, grace=5)

@@ -17,6 +17,7 @@ INFRA_NET = "192.0.2.0/24"
 DNS_ADDR = "192.0.2.53"
 S3_ADDR, S3_PORT = "192.0.2.80", 80
 PROBE_ADDR = "192.0.2.200"          # a host of no region: the harness's own vantage point
+SPARE_EDGE = "198.51.100.13"        # the edge the runbook test adds to region a (not in the zone)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def other_nets(own: str) -> list[str]:
 
 def fleet_addresses() -> set[str]:
     """Every address the fleet uses, and its networks' addresses."""
-    out = {DNS_ADDR, S3_ADDR, PROBE_ADDR, *(net.split("/")[0] for net in NETS)}
+    out = {DNS_ADDR, S3_ADDR, PROBE_ADDR, SPARE_EDGE, *(net.split("/")[0] for net in NETS)}
     for r in REGIONS:
         out |= {r.regional, *r.edges, *r.clients}
     return out
