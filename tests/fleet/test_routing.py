@@ -11,6 +11,7 @@ import pytest
 
 from ..dockerd import DockerEngine, require_dockerd
 from .geodns import stated_failover
+from .nodes import http
 from .pulls import pull, push
 from .topology import NAME, PORT, PROBE_ADDR, region, region_of
 
@@ -153,3 +154,18 @@ def test_docker_engine_pulls_by_name_from_its_region(healthy, images, record, tm
         f"docker's pull from region b was served by {dict(by_region)}")
     record("docker_pull_by_name", engine="dockerd (Debian docker.io) in a region-b client namespace",
            requests_per_edge={role: len(lines) for role, lines in served.items()}, repo_digests=digests)
+
+
+def test_regional_node_down_moves_its_region(healthy, record):
+    """Region b's edges answer /readyz 503 once their origin (regional-b) is gone, so the GeoDNS
+    answers region b's clients with region a's edges, whose regional node has the bucket."""
+    fleet, failover = healthy, stated_failover()
+    fleet.regional("b").kill()
+    moved = fleet.wait_answer("b", set(region("a").edges), timeout=failover.at_server + 5)
+    status, body = http(fleet.fabric, fleet.probe, fleet.edges("b")[0].url + "/readyz")
+    assert status == 503, f"edge-b1's /readyz with its regional node down: {status} {body[:300]!r}"
+    fleet.regional("b").start()
+    back = fleet.wait_answer("b", set(region("b").edges), timeout=failover.at_server + 5)
+    assert moved <= failover.at_server + 1, f"region b's clients moved to region a after {moved:.1f} s"
+    record("regional_down", answered_by_region_a_after_s=round(moved, 2), edge_readyz=status,
+           back_after_restart_s=round(back, 2), stated_bound_s=failover.at_server)
