@@ -22,6 +22,7 @@ from ..hotpaths import digest as hashing
 from ..errors import OCIError
 from ..hotpaths.fileio import close_soon
 from ..origin import Origin
+from ..origin.retry import Backoff
 from ..reference import Digest
 from .blobstore import BlobStore
 
@@ -90,6 +91,7 @@ class Fills:
         self.store = store
         self.origin = origin
         self.retries = retries
+        self.backoff = Backoff(retries)
         self._fills: dict[Digest, Fill] = {}
 
     def in_flight(self) -> int:
@@ -221,12 +223,12 @@ class Fills:
                     break
                 raise OCIError(errors.UNAVAILABLE, f"origin ended {digest} after {written} of {size} bytes")
             except OCIError as exc:
-                if exc.code is not errors.UNAVAILABLE or failures >= self.retries:
+                if exc.code is not errors.UNAVAILABLE or not self.backoff.allows(failures + 1):
                     raise self._fail(fill, exc.message) from None
                 failures += 1
                 log.warning("fill of %s from %s broke at byte %d of %d (%s); resuming (%d/%d)", digest, repo,
                             written, size, exc.message, failures, self.retries)
-                await asyncio.sleep(0.1 * failures)
+                await self.backoff.wait(failures)
         if hasher.hexdigest() != digest.hex:
             raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
                              f"{digest.algorithm}:{hasher.hexdigest()}; nothing was kept, the next request retries")

@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import OCIError
 from ..reference import SUPPORTED
 from ..oci import walk
+from ..oci.mediatypes import MANIFEST_ACCEPT
 
 USER_AGENT = f"ocicache-warm/{__version__}"
 CONNECT_SECONDS, READ_SECONDS = 10, 120
@@ -87,9 +88,9 @@ class HttpSource:
         self.base = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
+    async def manifest(self, repo: str, reference: str) -> bytes:
         url = f"{self.base}/v2/{repo}/manifests/{reference}"
-        async with self.session.get(url, headers={**self.headers, "Accept": walk.MANIFEST_ACCEPT}) as resp:
+        async with self.session.get(url, headers={**self.headers, "Accept": MANIFEST_ACCEPT}) as resp:
             body = await resp.read()
             if resp.status != 200:
                 raise WarmError(_answer(f"manifest {repo}:{reference}" if ":" not in reference
@@ -98,7 +99,7 @@ class HttpSource:
                 json.loads(body)
             except ValueError:
                 raise WarmError(f"manifest {repo}@{reference}: the node sent something that is not JSON") from None
-            return resp.headers.get("Content-Type", "").split(";")[0], body
+            return body
 
     async def blob(self, repo: str, digest: str, progress: walk.Progress) -> None:
         url = f"{self.base}/v2/{repo}/blobs/{digest}"

@@ -9,22 +9,12 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import Digest
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v1+prettyjws")
-IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = IMAGE_TYPES + INDEX_TYPES
-# Layers that registries do not hold (they carry `urls`); their blobs need not exist.
-NON_DISTRIBUTABLE = (
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-)
+from .mediatypes import (DOCKER_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1, IMAGE_TYPES, INDEX_TYPES,
+                         MANIFEST_TYPES, NON_DISTRIBUTABLE, OCI_INDEX, OCI_MANIFEST)
+
+__all__ = ["DOCKER_LIST", "DOCKER_MANIFEST", "DOCKER_SCHEMA1", "IMAGE_TYPES", "INDEX_TYPES", "MANIFEST_TYPES",
+           "NON_DISTRIBUTABLE", "OCI_INDEX", "OCI_MANIFEST", "Descriptor", "Manifest", "accepts", "media_type_of",
+           "parse"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +24,7 @@ class Descriptor:
     size: int
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
+    platform: str | None = None  # "os/architecture[/variant]" of an index entry, if it says
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
@@ -51,6 +42,7 @@ class Manifest:
     media_type: str
     blobs: list[Descriptor] = field(default_factory=list)      # config + distributable layers
     children: list[Descriptor] = field(default_factory=list)   # index entries
+    references: list[Descriptor] = field(default_factory=list)  # config + every layer (gc keeps them all)
     subject: Descriptor | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
@@ -82,7 +74,15 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
                                         all(isinstance(v, str) for v in annotations.values())):
         raise _invalid(f"{where}: annotations must map strings to strings")
     return Descriptor(media_type, digest, size,
-                      artifact_type if isinstance(artifact_type, str) else None, annotations)
+                      artifact_type if isinstance(artifact_type, str) else None, annotations, _platform(obj))
+
+
+def _platform(obj: dict) -> str | None:
+    p = obj.get("platform")
+    if not isinstance(p, dict):
+        return None
+    text = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
+    return f"{text}/{p['variant']}" if p.get("variant") else text
 
 
 def media_type_of(data: bytes, content_type: str | None) -> str:
@@ -136,7 +136,7 @@ def parse(data: bytes, content_type: str | None = None) -> Manifest:
         raise _invalid("layers must be a list")
     layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers_json)]
     blobs = [config] + [layer for layer in layers if layer.media_type not in NON_DISTRIBUTABLE]
-    return Manifest(media_type, blobs=blobs, subject=subject,
+    return Manifest(media_type, blobs=blobs, references=[config] + layers, subject=subject,
                     artifact_type=artifact_type or config.media_type, annotations=annotations)
 
 

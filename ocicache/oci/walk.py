@@ -1,39 +1,73 @@
-"""The one manifest walker: from an image (index -> platform manifests -> config and layers)
-to every blob it is made of, reading manifests from a `Source`.
+"""The one manifest walker: from a manifest (a tag or a digest) down an image index to its
+platform manifests and to every blob they name, reading manifests through a `read` function.
+What one manifest names is `manifests.parse` (the registry's validation uses the same).
 
-Sources: `commands.warm.HttpSource` (a node's HTTP API, `ocicache warm`),
-`registry.prefetch.RegistrySource` (the node's own registry: the admin API's prefetch) and
-`registry.cachectl.OriginSource` (the origin behind an edge cache: purge and pin).
+Users: `ocicache warm` (commands/warm.py, over a node's HTTP API), the admin API's prefetch
+(registry/prefetch.py, through the node's own registry), purge and pin (registry/cachectl.py,
+from the origin behind an edge cache) and `ocicache gc` (registry/gc.py, from the directory).
 """
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
-from typing import Callable, Protocol
+import hashlib
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
 
-from ..reference import check_name, parse_reference
+from .. import errors
+from ..errors import OCIError
+from ..reference import Digest, check_name, is_digest, parse_reference
+from . import manifests
+from .manifests import Descriptor
 
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"}
-MANIFEST_ACCEPT = ", ".join(sorted(INDEX_TYPES | {"application/vnd.oci.image.manifest.v1+json",
-                                                  "application/vnd.docker.distribution.manifest.v2+json"}))
 Progress = Callable[[int], None]
+Reader = Callable[[str], Awaitable["bytes | None"]]
+"""A manifest's bytes by tag or digest; None when the store does not have it."""
 
 
-@dataclass(frozen=True)
-class BlobRef:
-    repo: str
-    digest: str
-    size: int
+@dataclass
+class Walk:
+    manifests: list[Digest] = field(default_factory=list)   # every manifest read, the root first
+    blobs: list[Descriptor] = field(default_factory=list)   # config + distributable layers, once each
+    references: set[Digest] = field(default_factory=set)    # config + every layer named (gc keeps all)
+    missing: list[str] = field(default_factory=list)        # manifests `read` did not have
 
 
-class Source(Protocol):
-    async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
-        """(media type, bytes) of a manifest by tag or digest."""
+async def walk(read: Reader, reference: str, platforms: set[str] | None = None,
+               seen: set[Digest] | None = None) -> Walk:
+    """Walk from `reference`. `platforms` ("linux/amd64", "linux/arm/v7" or "linux/arm") choose
+    among the entries of the root index (None: all); manifests in `seen` are skipped, and
+    every manifest read is added to it. MANIFEST_INVALID names a manifest that cannot be read."""
+    out = Walk()
+    await _visit(read, reference, platforms, set() if seen is None else seen, out)
+    return out
 
-    async def blob(self, repo: str, digest: str, progress: Progress) -> None:
-        """Read the whole blob through the node; `progress(n)` per chunk; raise if it fails."""
+
+async def _visit(read: Reader, reference: str, platforms: set[str] | None, seen: set[Digest], out: Walk) -> None:
+    if is_digest(reference) and Digest.parse(reference) in seen:
+        return
+    data = await read(reference)
+    if data is None:
+        out.missing.append(reference)
+        return
+    digest = Digest.parse(reference) if is_digest(reference) else Digest.from_hex(hashlib.sha256(data).hexdigest())
+    if digest in seen:
+        return
+    seen.add(digest)
+    out.manifests.append(digest)
+    try:
+        parsed = manifests.parse(data)
+    except OCIError as exc:
+        raise OCIError(errors.MANIFEST_INVALID, f"manifest {digest}: {exc.message}") from None
+    out.references.update(d.digest for d in parsed.references)
+    known = {b.digest for b in out.blobs}
+    out.blobs += [b for b in parsed.blobs if b.digest not in known]
+    for child in parsed.children:
+        if _wanted(child.platform or "?/?", platforms):
+            await _visit(read, str(child.digest), None, seen, out)
+
+
+def _wanted(platform: str, platforms: set[str] | None) -> bool:
+    return not platforms or platform in platforms or platform.rsplit("/", 1)[0] in platforms
 
 
 def parse_image(ref: str) -> tuple[str, str]:
@@ -48,28 +82,26 @@ def parse_image(ref: str) -> tuple[str, str]:
     return repo, reference
 
 
-def platform_of(descriptor: dict) -> str:
-    p = descriptor.get("platform") or {}
-    text = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
-    return f"{text}/{p['variant']}" if p.get("variant") else text
+# ---- reading an image's blobs through a node (warm, prefetch) ----
+@dataclass(frozen=True)
+class BlobRef:
+    repo: str
+    digest: str
+    size: int
 
 
-def _wanted(platform: str, platforms: set[str] | None) -> bool:
-    return not platforms or platform in platforms or platform.rsplit("/", 1)[0] in platforms
+class Source(Protocol):
+    async def manifest(self, repo: str, reference: str) -> bytes:
+        """A manifest's bytes by tag or digest; raises if it cannot be read."""
+
+    async def blob(self, repo: str, digest: str, progress: Progress) -> None:
+        """Read the whole blob through the node; `progress(n)` per chunk; raise if it fails."""
 
 
 async def plan(source: Source, repo: str, reference: str, platforms: set[str] | None = None) -> list[BlobRef]:
     """Every blob of the image (the chosen platforms of an index), manifests read on the way."""
-    media_type, data = await source.manifest(repo, reference)
-    doc = json.loads(data)
-    if media_type in INDEX_TYPES or "manifests" in doc:
-        blobs: list[BlobRef] = []
-        for child in doc.get("manifests", []):
-            if _wanted(platform_of(child), platforms):
-                blobs += await plan(source, repo, child["digest"], None)
-        return blobs
-    descriptors = [doc["config"], *doc.get("layers", [])] if "config" in doc else doc.get("layers", [])
-    return [BlobRef(repo, d["digest"], int(d.get("size", 0))) for d in descriptors]
+    found = await walk(lambda ref: source.manifest(repo, ref), reference, platforms)
+    return [BlobRef(repo, str(b.digest), b.size) for b in found.blobs]
 
 
 async def warm(source: Source, blobs: list[BlobRef], progress: Progress, concurrency: int = 4) -> None:

@@ -6,7 +6,7 @@ contracts:
 - 404s become BLOB_UNKNOWN, MANIFEST_UNKNOWN or NAME_UNKNOWN, naming repo, digest and origin.
 - Every transport failure, timeout, 5xx, throttling, short body or unexpected status becomes
   OCIError(UNAVAILABLE) naming the origin URL; no aiohttp exception leaves this module.
-- Idempotent requests are retried (`retries` times, backoff 0.1 s, 0.2 s, ...) on connection
+- Idempotent requests are retried (`retries` times, backoff 0.1 s, 0.2 s, ...: origin/retry.py) on connection
   errors and 5xx until response headers arrive; once `read_blob` has yielded bytes, a failure
   is reported with how many arrived, so the caller resumes from there (never short data).
 - A manifest is returned only if its bytes hash to the digest asked for.
@@ -32,25 +32,20 @@ import yarl
 from cachetools import LRUCache
 
 from .. import __version__, errors, metrics
-from ..errors import OCIError
 from ..config import ConfigError
+from ..errors import OCIError
+from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
 from .base import CacheInFront, Health
 from .ratebudget import RateBudget
 from .readonly import ReadOnlyOrigin
+from .retry import Backoff
 from .upstream_auth import UpstreamAuth
 
 READ_CHUNK = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_PAGES = 10_000
 RETRY_AFTER_CAP = 5.0
-# Every media type ocicache serves as a manifest (oci/manifests.py MANIFEST_TYPES).
-MANIFEST_ACCEPT = ", ".join((
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-))
 # RFC 9110 14.4: Content-Range: bytes <first>-<last>/<complete-length or *>
 _CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
 # Whatever aiohttp, asyncio or the OS raise while a request or its body is in flight.
@@ -85,6 +80,7 @@ class DistributionOrigin(ReadOnlyOrigin):
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self.retries = retries
+        self.backoff = Backoff(retries)
         self.page_size: int | None = None  # `n` sent with listings; None lets the origin choose
         # A mirrored upstream (docs/MIRRORS.md) is named in errors and may need auth and a budget.
         self.label = f"upstream {name} ({self.base_url})" if name else f"origin {self.base_url}"
@@ -163,10 +159,10 @@ class DistributionOrigin(ReadOnlyOrigin):
                     return resp
                 failure = f"{method} {url} answered {resp.status} {resp.reason}"
                 resp.release()
-            if attempt >= self.retries:
+            if not self.backoff.allows(attempt + 1):
                 raise self._unavailable(f"{failure} (after {attempt + 1} attempts); check that the origin "
                                         f"is up and reachable from this node, then retry")
-            await asyncio.sleep(0.1 * 2 ** attempt)
+            await self.backoff.wait(attempt + 1)
             attempt += 1
 
     async def _send(self, method: str, url: yarl.URL, headers: dict[str, str] | None) -> aiohttp.ClientResponse:

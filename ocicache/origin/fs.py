@@ -67,8 +67,8 @@ class FilesystemOrigin:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.base = self.root / layout.ROOT
-        (self.base / "blobs").mkdir(parents=True, exist_ok=True)
-        (self.base / "repositories").mkdir(parents=True, exist_ok=True)
+        (self.base / layout.BLOBS).mkdir(parents=True, exist_ok=True)
+        (self.base / layout.REPOSITORIES).mkdir(parents=True, exist_ok=True)
 
     # ---- what callers ask ----
     async def check(self) -> Health:
@@ -76,9 +76,9 @@ class FilesystemOrigin:
         return await asyncio.to_thread(self._check)
 
     def _check(self) -> Health:
-        probe = self.base / "blobs" / f".check.{uuid.uuid4().hex}"
+        probe = self.base / layout.BLOBS / f".check.{uuid.uuid4().hex}"
         try:
-            os.listdir(self.base / "repositories")
+            os.listdir(self.base / layout.REPOSITORIES)
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
@@ -97,9 +97,6 @@ class FilesystemOrigin:
     def _blob_data(self, digest: Digest) -> Path:
         return self.base / layout.blob_data(digest)
 
-    def _repo(self, repo: str) -> Path:
-        return self.base / layout.repo(repo)
-
     def _layer_link(self, repo: str, digest: Digest) -> Path:
         return self.base / layout.layer_link(repo, digest)
 
@@ -107,10 +104,7 @@ class FilesystemOrigin:
         return self.base / layout.revision_link(repo, digest)
 
     def _tag_dir(self, repo: str, tag: str) -> Path:
-        return self.base / layout.tags_dir(repo) / tag
-
-    def _subject_dir(self, repo: str, subject: Digest) -> Path:
-        return self.base / layout.subject_dir(repo, subject)
+        return self.base / layout.tag_dir(repo, tag)
 
     # ---- blobs ----
     async def blob_size(self, repo: str, digest: Digest) -> int:
@@ -199,12 +193,11 @@ class FilesystemOrigin:
             _write_atomic(blob, data)
         _write_atomic(self._revision_link(repo, digest), str(digest).encode())
         if tag is not None:
-            tag_dir = self._tag_dir(repo, tag)
-            _write_atomic(tag_dir / "index" / digest.algorithm / digest.hex / "link", str(digest).encode())
-            _write_atomic(tag_dir / "current" / "link", str(digest).encode())
+            _write_atomic(self.base / layout.tag_index_link(repo, tag, digest), str(digest).encode())
+            _write_atomic(self.base / layout.tag_current_link(repo, tag), str(digest).encode())
 
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
-        digest = _read_link(self._tag_dir(repo, tag) / "current" / "link")
+        digest = _read_link(self.base / layout.tag_current_link(repo, tag))
         if digest is None:
             raise layout.tag_unknown(repo, tag)
         return digest
@@ -214,7 +207,7 @@ class FilesystemOrigin:
         if _read_link(link) != digest:
             raise layout.manifest_unknown(repo, digest)
         for tag in await self._tags(repo):
-            if _read_link(self._tag_dir(repo, tag) / "current" / "link") == digest:
+            if _read_link(self.base / layout.tag_current_link(repo, tag)) == digest:
                 shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
         shutil.rmtree(link.parent, ignore_errors=True)
 
@@ -224,13 +217,13 @@ class FilesystemOrigin:
 
     async def _tags(self, repo: str) -> list[str]:
         try:
-            return sorted(p.name for p in (self._repo(repo) / "_manifests" / "tags").iterdir()
-                          if (p / "current" / "link").exists())
+            return sorted(p.name for p in (self.base / layout.tags_dir(repo)).iterdir()
+                          if (self.base / layout.tag_current_link(repo, p.name)).exists())
         except (FileNotFoundError, NotADirectoryError):
             return []
 
     async def list_tags(self, repo: str) -> list[str]:
-        if not (self._repo(repo) / "_manifests").is_dir():
+        if not (self.base / layout.manifests_dir(repo)).is_dir():
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to the origin",
                            detail={"name": repo})
         return await self._tags(repo)
@@ -239,24 +232,24 @@ class FilesystemOrigin:
         return await asyncio.to_thread(self._walk_repositories)
 
     def _walk_repositories(self) -> list[str]:
-        top = self.base / "repositories"
+        top = self.base / layout.REPOSITORIES
         found = []
         for dirpath, dirnames, _ in os.walk(top):
-            if "_manifests" in dirnames:
+            if layout.MANIFESTS in dirnames:
                 found.append(os.path.relpath(dirpath, top))
             dirnames[:] = [d for d in dirnames if not d.startswith("_")]
         return sorted(found)
 
     # ---- referrers ----
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
-        link = self._subject_dir(repo, subject) / referrer.algorithm / referrer.hex / "link"
+        link = self.base / layout.referrer_link(repo, subject, referrer)
         _write_atomic(link, str(referrer).encode())
 
     async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
         found = []
         for algorithm in SUPPORTED:  # referrers of one subject may be sha256 and sha512 manifests
             try:
-                entries = sorted((self._subject_dir(repo, subject) / algorithm).iterdir())
+                entries = sorted((self.base / layout.referrers_dir(repo, subject, algorithm)).iterdir())
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:

@@ -1,7 +1,16 @@
-"""CNCF distribution's storage layout, as paths relative to `docker/registry/v2/`.
+"""CNCF distribution's storage layout, as paths relative to `docker/registry/v2/`: the one
+place that knows it. Used by the directory origin (fs.py), the S3 origin (s3.py, s3uploads.py)
+and garbage collection (registry/gc.py), so a registry:2 pointed at the same directory or
+bucket reads what ocicache wrote and back.
 
-Shared by every origin that stores content itself (a local directory, an S3 bucket), so a
-registry:2 pointed at the same directory or bucket reads what ocicache wrote and back.
+    blobs/<alg>/<hex[:2]>/<hex>/data
+    repositories/<name>/_layers/<alg>/<hex>/link
+    repositories/<name>/_manifests/revisions/<alg>/<hex>/link
+    repositories/<name>/_manifests/tags/<tag>/current/link
+    repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+    repositories/<name>/_refs/subjects/<alg>/<subject hex>/<alg>/<hex>/link
+    _uploads/<id>/...                                   (S3 upload sessions, ocicache's own)
+
 Names, tags and digests reaching here have been checked against the spec's grammar.
 """
 from __future__ import annotations
@@ -11,6 +20,16 @@ from ..errors import OCIError
 from ..reference import Digest
 
 ROOT = "docker/registry/v2"
+BLOBS = "blobs"
+REPOSITORIES = "repositories"
+UPLOADS = "_uploads"
+MANIFESTS = "_manifests"
+# glob patterns, relative to a repository's _manifests/ (gc) and to blobs/ and repositories/
+REVISION_LINKS = "revisions/*/*/link"
+TAG_CURRENT_LINKS = "tags/*/current/link"
+TAG_INDEX_LINKS = "tags/*/index/*/*/link"
+BLOB_DATA_FILES = "*/*/*/data"
+LAYER_LINKS = "_layers/*/*/link"
 
 
 def blob_data(digest: Digest) -> str:
@@ -19,6 +38,27 @@ def blob_data(digest: Digest) -> str:
 
 def repo(name: str) -> str:
     return f"repositories/{name}"
+
+
+def manifests_dir(name: str) -> str:
+    return f"repositories/{name}/{MANIFESTS}"
+
+
+def layers_dir(name: str, digest: Digest) -> str:
+    """The folder of one layer link (gc removes it whole)."""
+    return f"repositories/{name}/_layers/{digest.algorithm}/{digest.hex}"
+
+
+def blob_digest(data_path_parts: tuple[str, ...]) -> Digest:
+    """The digest of a blobs/<alg>/<hex[:2]>/<hex>/data path, from its last four parts."""
+    algorithm, _prefix, hexdigest, _data = data_path_parts[-4:]
+    return Digest(algorithm, hexdigest)
+
+
+def repository_of(key: str) -> str | None:
+    """The repository a key under repositories/ belongs to, if it is one of its manifests'."""
+    marker = f"/{MANIFESTS}/"
+    return key.split(marker)[0] if marker in key else None
 
 
 def layer_link(name: str, digest: Digest) -> str:
@@ -33,8 +73,12 @@ def tags_dir(name: str) -> str:
     return f"repositories/{name}/_manifests/tags"
 
 
+def tag_dir(name: str, tag: str) -> str:
+    return f"{tags_dir(name)}/{tag}"
+
+
 def tag_current_link(name: str, tag: str) -> str:
-    return f"{tags_dir(name)}/{tag}/current/link"
+    return f"{tag_dir(name, tag)}/current/link"
 
 
 def tag_index_link(name: str, tag: str, digest: Digest) -> str:
@@ -45,6 +89,11 @@ def subject_dir(name: str, subject: Digest) -> str:
     return f"repositories/{name}/_refs/subjects/{subject.algorithm}/{subject.hex}"
 
 
+def referrers_dir(name: str, subject: Digest, algorithm: str) -> str:
+    """The folder of a subject's referrers of one digest algorithm (one folder per referrer hex)."""
+    return f"{subject_dir(name, subject)}/{algorithm}"
+
+
 def referrer_link(name: str, subject: Digest, referrer: Digest) -> str:
     return f"{subject_dir(name, subject)}/{referrer.algorithm}/{referrer.hex}/link"
 
@@ -52,7 +101,7 @@ def referrer_link(name: str, subject: Digest, referrer: Digest) -> str:
 def uploads_dir(upload_id: str) -> str:
     """Upload sessions of the S3 origin (distribution keeps them per repository; sessions
     here are found by id alone, from any node)."""
-    return f"_uploads/{upload_id}"
+    return f"{UPLOADS}/{upload_id}"
 
 
 def parse_link(data: bytes | None) -> Digest | None:

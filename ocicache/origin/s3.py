@@ -141,27 +141,27 @@ class S3Origin:
             raise layout.manifest_unknown(repo, digest)
         for tag in await self._tags(repo):
             if await self._link(layout.tag_current_link(repo, tag)) == digest:
-                await self.s3.delete_prefix(self.key(f"{layout.tags_dir(repo)}/{tag}/"), f"deleting tag {tag}")
+                await self.s3.delete_prefix(self.key(layout.tag_dir(repo, tag)) + "/", f"deleting tag {tag}")
         await self.s3.delete(self.key(relative), f"deleting manifest {digest} of {repo}")
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await self.resolve_tag(repo, tag)
-        await self.s3.delete_prefix(self.key(f"{layout.tags_dir(repo)}/{tag}/"), f"deleting tag {tag} of {repo}")
+        await self.s3.delete_prefix(self.key(layout.tag_dir(repo, tag)) + "/", f"deleting tag {tag} of {repo}")
 
     async def _tags(self, repo: str) -> list[str]:
         return sorted(await self.s3.list_dirs(self.key(layout.tags_dir(repo)) + "/", f"listing tags of {repo}"))
 
     async def list_tags(self, repo: str) -> list[str]:
         found = await self.s3.list_dirs(self.key(layout.repo(repo)) + "/", f"listing repository {repo}")
-        if "_manifests" not in found:
+        if layout.MANIFESTS not in found:
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to {self.s3.where}",
                            detail={"name": repo})
         return await self._tags(repo)
 
     async def list_repositories(self) -> list[str]:
-        base = self.key("repositories") + "/"
+        base = self.key(layout.REPOSITORIES) + "/"
         keys = await self.s3.list_keys(base, "listing repositories")
-        return sorted({k[len(base):].split("/_manifests/")[0] for k in keys if "/_manifests/" in k})
+        return sorted({name for name in (layout.repository_of(k[len(base):]) for k in keys) if name})
 
     # ---- referrers ----
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
@@ -170,9 +170,9 @@ class S3Origin:
     async def list_referrers(self, repo: str, subject: Digest) -> list[Digest]:
         found = []
         for algorithm in SUPPORTED:  # referrers of one subject may be sha256 and sha512 manifests
-            base = f"{layout.subject_dir(repo, subject)}/{algorithm}"
+            base = layout.referrers_dir(repo, subject, algorithm)
             for hexdigest in sorted(await self.s3.list_dirs(self.key(base) + "/", f"listing referrers of {subject}")):
-                digest = await self._link(f"{base}/{hexdigest}/link")
+                digest = await self._link(layout.referrer_link(repo, subject, Digest(algorithm, hexdigest)))
                 if digest is not None and await self._link(layout.revision_link(repo, digest)) == digest:
                     found.append(digest)
         return found

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import errors
 from ..errors import OCIError
+from .retry import Backoff
 
 log = logging.getLogger("ocicache.s3")
 
@@ -50,7 +51,7 @@ class S3:
             "s3", endpoint_url=settings.endpoint_url,
             config=BotoConfig(max_pool_connections=settings.max_connections,
                               s3={"addressing_style": settings.addressing_style},
-                              retries={"max_attempts": 4, "mode": "standard"},
+                              retries={"max_attempts": Backoff().retries + 1, "mode": "standard"},
                               # botocore >= 1.36 checksums every upload by default, over HTTPS as an
                               # aws-chunked body without Content-Length, which S3-compatible stores
                               # (Ceph RGW, ...) refuse: 411 MissingContentLength on every push

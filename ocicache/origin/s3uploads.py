@@ -299,7 +299,7 @@ class S3Uploads(UploadStore):
                 with contextlib.suppress(FileNotFoundError):
                     if time.time() - spool.stat().st_mtime > older_than:
                         spool.unlink()
-        prefix = self.origin.key("_uploads/")
+        prefix = self.origin.key(layout.UPLOADS) + "/"
         expired = 0
         for key in await self.s3.list_keys(prefix, "listing upload sessions"):
             if not key.endswith("/state.json"):

@@ -6,31 +6,12 @@ cache in front of another (`origin.cache()`); a node serving its own files has n
 from __future__ import annotations
 
 import asyncio
-import json
 
 from .. import errors
 from ..errors import OCIError
 from ..oci import walk
-from ..origin import CacheInFront, Origin
+from ..origin import Origin
 from ..reference import Digest, parse_reference
-
-
-class OriginSource:
-    """Reads manifests straight from the cached origin (not through the cache) and records them."""
-
-    def __init__(self, cache: CacheInFront) -> None:
-        self.remote = cache.remote
-        self.manifests: list[Digest] = []
-
-    async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
-        ref = parse_reference(reference)
-        digest = ref if isinstance(ref, Digest) else await self.remote.resolve_tag(repo, ref)
-        data = await self.remote.get_manifest(repo, digest)
-        self.manifests.append(digest)
-        return json.loads(data).get("mediaType", ""), data
-
-    async def blob(self, repo: str, digest: str, progress: walk.Progress) -> None:
-        raise NotImplementedError("OriginSource only lists content")
 
 
 class CacheControl:
@@ -48,10 +29,15 @@ class CacheControl:
         tags = [tag] if tag else await self.cache.remote.list_tags(repo)
         found: list[Digest] = []
         for name in tags:
-            source = OriginSource(self.cache)
-            blobs = await walk.plan(source, repo, name)
-            found += source.manifests + [Digest.parse(b.digest) for b in blobs]
+            image = await walk.walk(lambda ref: self._from_origin(repo, ref), name)
+            found += image.manifests + [b.digest for b in image.blobs]
         return list(dict.fromkeys(found))
+
+    async def _from_origin(self, repo: str, reference: str) -> bytes:
+        """A manifest straight from the cached origin (not through the cache)."""
+        ref = parse_reference(reference)
+        digest = ref if isinstance(ref, Digest) else await self.cache.remote.resolve_tag(repo, ref)
+        return await self.cache.remote.get_manifest(repo, digest)
 
     async def purge(self, repo: str, tag: str | None = None, digest: str | None = None) -> dict:
         """Remove an image, a digest or a whole repository's content from the store."""

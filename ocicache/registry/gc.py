@@ -1,7 +1,7 @@
 """`ocicache gc`: mark and sweep the origin's blobs.
 
 Mark: every manifest revision and tag of every repository, and what each manifest names
-(config, layers, the manifests of an index). Sweep: every blob not marked whose data, and
+(config, layers, the manifests of an index: the one walker, oci/walk.py). Sweep: every blob not marked whose data, and
 every layer link to it, is older than the grace period, with the layer links to it.
 
 Safe while pushes go on: a push uploads blobs before the manifest that names them, so an
@@ -11,7 +11,7 @@ local directory (CNCF distribution layout) is `FsGcStorage`; object storage can 
 """
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import shutil
 import time
@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
 
+from ..errors import OCIError
+from ..oci import walk
+from ..origin import layout
 from ..reference import Digest
 
 log = logging.getLogger("ocicache.gc")
@@ -56,6 +59,7 @@ class GcReport:
     repositories: int = 0
     manifests: int = 0
     marked: set[Digest] = field(default_factory=set)
+    walked: set[Digest] = field(default_factory=set)  # manifests read (each once, however many name it)
     deleted: list[tuple[Digest, int]] = field(default_factory=list)
     kept_young: list[Digest] = field(default_factory=list)
 
@@ -64,33 +68,27 @@ class GcReport:
         return sum(size for _d, size in self.deleted)
 
 
-def mark(storage: GcStorage, report: GcReport) -> None:
+async def mark(storage: GcStorage, report: GcReport) -> None:
+    """Every manifest of every repository, and all it names (oci/walk.py)."""
     for repo in storage.repositories():
         report.repositories += 1
-        for digest in storage.manifests(repo):
-            _mark_manifest(storage, repo, digest, report)
+        for digest in sorted(storage.manifests(repo)):
+            await _mark_manifest(storage, repo, digest, report)
 
 
-def _mark_manifest(storage: GcStorage, repo: str, digest: Digest, report: GcReport) -> None:
-    if digest in report.marked:
-        return
-    report.marked.add(digest)
-    report.manifests += 1
-    data = storage.read_manifest(digest)
-    if data is None:
-        log.warning("gc: manifest %s of %s is linked but its blob is missing; re-push it", digest, repo)
-        return
+async def _mark_manifest(storage: GcStorage, repo: str, digest: Digest, report: GcReport) -> None:
+    async def read(reference: str) -> bytes | None:
+        return storage.read_manifest(Digest.parse(reference))
+
     try:
-        doc = json.loads(data)
-        named = [doc["config"]] if isinstance(doc.get("config"), dict) else []
-        named += list(doc.get("layers") or []) + list(doc.get("blobs") or [])
-        children = [Digest.parse(m["digest"]) for m in doc.get("manifests") or []]
-        report.marked.update(Digest.parse(d["digest"]) for d in named)
-    except Exception as exc:  # any shape we cannot read: refuse to guess what it references
-        raise GcError(f"manifest {digest} of repository {repo} cannot be read ({type(exc).__name__}: "
-                      f"{exc}); nothing was deleted. Delete or re-push that manifest, then run gc again") from None
-    for child in children:
-        _mark_manifest(storage, repo, child, report)
+        found = await walk.walk(read, str(digest), seen=report.walked)
+    except OCIError as exc:  # any manifest we cannot read: refuse to guess what it references
+        raise GcError(f"{exc.message} (in repository {repo}): it cannot be read; nothing was deleted. "
+                      "Delete or re-push that manifest, then run gc again") from None
+    for missing in found.missing:
+        log.warning("gc: manifest %s of %s is linked but its blob is missing; re-push it", missing, repo)
+    report.manifests += len(found.manifests) + len(found.missing)
+    report.marked.update(found.manifests, found.references, (Digest.parse(m) for m in found.missing))
 
 
 def sweep(storage: GcStorage, report: GcReport, grace_seconds: float, dry_run: bool,
@@ -113,45 +111,45 @@ def sweep(storage: GcStorage, report: GcReport, grace_seconds: float, dry_run: b
 
 def collect(storage: GcStorage, grace_seconds: float, dry_run: bool) -> GcReport:
     report = GcReport()
-    mark(storage, report)
+    asyncio.run(mark(storage, report))
     sweep(storage, report, grace_seconds, dry_run)
     return report
 
 
 class FsGcStorage:
-    """The local-directory origin (`file://`), laid out as CNCF distribution lays it out."""
+    """The local-directory origin (`file://`), in CNCF distribution's layout (origin/layout.py)."""
 
     def __init__(self, root: Path) -> None:
-        self.base = Path(root) / "docker" / "registry" / "v2"
-        if not (self.base / "blobs").is_dir():
-            raise GcError(f"{root} is not an origin folder (no docker/registry/v2/blobs in it); "
+        self.base = Path(root) / layout.ROOT
+        if not (self.base / layout.BLOBS).is_dir():
+            raise GcError(f"{root} is not an origin folder (no {layout.ROOT}/{layout.BLOBS} in it); "
                           "pass the node's --data-dir or --origin file:///path")
 
     def repositories(self) -> list[str]:
-        top = self.base / "repositories"
-        return sorted(str(p.parent.relative_to(top)) for p in top.rglob("_manifests") if p.is_dir())
+        top = self.base / layout.REPOSITORIES
+        return sorted(str(p.parent.relative_to(top)) for p in top.rglob(layout.MANIFESTS) if p.is_dir())
 
     def manifests(self, repo: str) -> set[Digest]:
-        root = self.base / "repositories" / repo / "_manifests"
-        links = list((root / "revisions").glob("*/*/link")) + list((root / "tags").glob("*/current/link"))
-        links += list((root / "tags").glob("*/index/*/*/link"))
+        root = self.base / layout.manifests_dir(repo)
+        links = [p for pattern in (layout.REVISION_LINKS, layout.TAG_CURRENT_LINKS, layout.TAG_INDEX_LINKS)
+                 for p in root.glob(pattern)]
         return {d for d in (_read_link(p) for p in links) if d is not None}
 
     def read_manifest(self, digest: Digest) -> bytes | None:
         try:
-            return self._data(digest).read_bytes()
+            return (self.base / layout.blob_data(digest)).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def blobs(self) -> Iterable[tuple[Digest, int, float]]:
-        for data in (self.base / "blobs").glob("*/*/*/data"):
+        for data in (self.base / layout.BLOBS).glob(layout.BLOB_DATA_FILES):
             st = data.stat()
-            yield Digest(data.parent.parent.parent.name, data.parent.name), st.st_size, st.st_mtime
+            yield layout.blob_digest(data.parts), st.st_size, st.st_mtime
 
     def layer_links(self) -> dict[Digest, list[tuple[str, float]]]:
-        top = self.base / "repositories"
+        top = self.base / layout.REPOSITORIES
         found: dict[Digest, list[tuple[str, float]]] = {}
-        for link in top.rglob("_layers/*/*/link"):
+        for link in top.rglob(layout.LAYER_LINKS):
             repo = str(link.parents[3].relative_to(top))
             digest = _read_link(link)
             if digest is not None:
@@ -159,18 +157,14 @@ class FsGcStorage:
         return found
 
     def delete_blob(self, digest: Digest) -> None:
-        shutil.rmtree(self._data(digest).parent, ignore_errors=True)
+        shutil.rmtree((self.base / layout.blob_data(digest)).parent, ignore_errors=True)
 
     def delete_layer_link(self, repo: str, digest: Digest) -> None:
-        shutil.rmtree(self.base / "repositories" / repo / "_layers" / digest.algorithm / digest.hex,
-                      ignore_errors=True)
-
-    def _data(self, digest: Digest) -> Path:
-        return self.base / "blobs" / digest.algorithm / digest.hex[:2] / digest.hex / "data"
+        shutil.rmtree(self.base / layout.layers_dir(repo, digest), ignore_errors=True)
 
 
 def _read_link(path: Path) -> Digest | None:
     try:
-        return Digest.parse(path.read_text().strip())
-    except Exception:  # unreadable or damaged link: not a reference
+        return layout.parse_link(path.read_bytes())
+    except OSError:  # unreadable link: not a reference
         return None

@@ -12,9 +12,8 @@ class RegistrySource:
     def __init__(self, registry) -> None:
         self.registry = registry
 
-    async def manifest(self, repo: str, reference: str) -> tuple[str, bytes]:
-        info = await self.registry.manifest(repo, parse_reference(reference))
-        return info.media_type, info.data
+    async def manifest(self, repo: str, reference: str) -> bytes:
+        return (await self.registry.manifest(repo, parse_reference(reference))).data
 
     async def blob(self, repo: str, digest: str, progress: Progress) -> None:
         d = Digest.parse(digest)
