@@ -1,6 +1,6 @@
 """The client side of registry authentication, for upstreams: Docker's token flow and Basic.
 
-`UpstreamAuth.send(session, method, url, headers)` (used by `RegistryOrigin._send`):
+`UpstreamAuth.send(session, method, url, headers)` (used by `DistributionOrigin._send`):
 - attaches what already works for the request's scope: a cached bearer token until it
   expires, or Basic credentials once the upstream has asked for them;
 - on 401 with `WWW-Authenticate: Bearer realm="...",service="...",scope="..."` asks the realm

@@ -1,4 +1,4 @@
-"""RegistryOrigin against a real ocicache node, directly and through a FaultProxy."""
+"""DistributionOrigin (the registry origin) against a real ocicache node, directly and through a FaultProxy."""
 from __future__ import annotations
 
 import hashlib
