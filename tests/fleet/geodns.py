@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..nodeproc import stop_process
-from .netns import Fabric
+from .netns import Fabric, die_with_parent
 from .topology import DNS_ADDR, NAME, fleet_addresses
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "geodns" / "lua"
@@ -94,7 +94,8 @@ class GeoDNS:
                                 "--daemon=no", "--write-pid=no", "--disable-syslog", f"--socket-dir={self.dir}",
                                 f"--bind-config={self.dir / 'named.conf'}", "--security-poll-suffix=")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -56,6 +56,12 @@ def setns(path: str | Path) -> None:
         os.close(fd)
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child (and what it execs: `ip netns exec` execs its command) gets SIGKILL
+    when the harness dies, so a killed test run leaves no node behind."""
+    _libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def missing_requirements() -> list[str]:
     """Why this machine cannot build a fabric (empty when it can)."""
     why = [f"{p} not installed" for p in ("ip", "tc", "ss", "dig", "pdns_server", "skopeo") if shutil.which(p) is None]

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..nodeproc import stop_process
 from ..ocisync import request
-from .netns import Fabric
+from .netns import Fabric, die_with_parent
 from .topology import PORT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ class Node:
                                 "--origin", self.origin)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=clean_env(self.env), cwd=REPO)
+                                         env=clean_env(self.env), cwd=REPO, preexec_fn=die_with_parent)
 
     def wait_up(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
