@@ -216,7 +216,9 @@ class CachingOrigin:
             self.store.count("hits")
             metrics.cache_lookup("hit")
             return path.read_bytes()
-        return await self._flights.run(("manifest", repo, digest), lambda: self._fetch_manifest(repo, digest))
+        key = ("manifest", repo, digest)
+        metrics.cache_lookup("fill" if self._flights.running(key) else "miss")  # joined, or fetches it
+        return await self._flights.run(key, lambda: self._fetch_manifest(repo, digest))
 
     async def _fetch_manifest(self, repo: str, digest: Digest) -> bytes:
         data = await self.remote.get_manifest(repo, digest)  # verified against digest there

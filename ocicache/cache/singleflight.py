@@ -28,6 +28,10 @@ class SingleFlight:
             task.add_done_callback(lambda done: self._done(key, done))
         return await asyncio.shield(task)
 
+    def running(self, key: Hashable) -> bool:
+        """Whether a call for `key` is in flight (a caller now would join it)."""
+        return key in self._calls
+
     def _done(self, key: Hashable, task: asyncio.Task) -> None:
         if self._calls.get(key) is task:
             del self._calls[key]

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..auth.guard import principal_of
 from .. import metrics
+from .state import CONFIG
 
 log = logging.getLogger("ocicache.access")
 
@@ -45,6 +46,11 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
             if match:
                 return name, match.group("repo")[:256], (match.groupdict().get("ref") or None)
     return "other", None, None
+
+
+def _keeps_cache(request: web.Request) -> bool:
+    cfg = request.app.get(CONFIG)
+    return bool(cfg is not None and cfg.keeps_cache)
 
 
 def body_bytes(request: web.Request, resp: web.StreamResponse | None, status: int) -> int:
@@ -91,6 +97,8 @@ def _record(request: web.Request, resp: web.StreamResponse | None, status: int, 
     if status == 429:
         metrics.RATE_LIMITED.inc()
     cache = facts.get("cache")
+    if cache is None and route in _BODY_ROUTES and 200 <= status < 300 and _keeps_cache(request):
+        cache = "miss"  # answered by asking the origin, no fill (a HEAD of a blob not in the store)
     if route in _BODY_ROUTES and sent and status < 300:  # blob and manifest bodies, not error JSON
         metrics.SERVED_BYTES.labels({"hit": "cache", None: "local"}.get(cache, "origin")).inc(sent)
     if not request.app.get(ACCESS_LOG_ON, True):
