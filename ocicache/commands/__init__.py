@@ -22,12 +22,17 @@ from ..service import logs
 from . import auth, cache, config_check, gc, serve, warm
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and flag (the docs tests check each documented command against it)."""
     parser = argparse.ArgumentParser(prog="ocicache", description="pull-through caching OCI edge registry")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (serve, cache, warm, gc, config_check, auth):
         command.add_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     # Until a command loads its config (options.load_config sets [log] level and format), log as
     # the environment says; the node and every command write the same format.
     level = getattr(args, "log_level", None) or os.environ.get("OCICACHE_LOG_LEVEL") or "INFO"
