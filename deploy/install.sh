@@ -32,7 +32,9 @@ if [ ! -e "$ETC/ocicache.toml" ]; then
   install -m 0640 -g "$GROUP" "$SRC/deploy/ocicache.toml" "$ETC/ocicache.toml"
   echo "install.sh: wrote $ETC/ocicache.toml: edit [storage] origin and [server] listen before starting"
 fi
-install -m 0644 "$SRC/deploy/systemd/ocicache.service" "$UNIT_DIR/ocicache.service"
+# The unit names /opt/ocicache and /etc/ocicache; another PREFIX or ETC is written into it.
+sed -e "s#/opt/ocicache#$PREFIX#g" -e "s#/etc/ocicache#$ETC#g" "$SRC/deploy/systemd/ocicache.service" > "$UNIT_DIR/ocicache.service"
+chmod 0644 "$UNIT_DIR/ocicache.service"
 systemctl daemon-reload
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify "$UNIT_DIR/ocicache.service" ||   # ExecStart exists now

@@ -22,15 +22,16 @@ def require(*tools: str) -> None:
         pytest.skip(message)
 
 
-def pull(url: str, repo: str, tag: str, headers: dict | None = None) -> list[str]:
-    """Pull repo:tag through `url` and check every blob's digest; returns the blob digests."""
-    status, _, body = request(url, "GET", f"/v2/{repo}/manifests/{tag}",
+def pull(url: str, repo: str, tag: str, headers: dict | None = None, query: str = "") -> list[str]:
+    """Pull repo:tag through `url` and check every blob's digest; returns the blob digests.
+    `query` (`?ns=docker.io`) goes on every request, as containerd sends it."""
+    status, _, body = request(url, "GET", f"/v2/{repo}/manifests/{tag}{query}",
                               headers={"Accept": OCI_MANIFEST, **(headers or {})})
     assert status == 200, body
     doc = json.loads(body)
     digests = [d["digest"] for d in [doc["config"], *doc["layers"]]]
     for digest in digests:
-        status, _, data = request(url, "GET", f"/v2/{repo}/blobs/{digest}", headers=headers)
+        status, _, data = request(url, "GET", f"/v2/{repo}/blobs/{digest}{query}", headers=headers)
         assert status == 200 and "sha256:" + hashlib.sha256(data).hexdigest() == digest, (status, digest)
     return digests
 
