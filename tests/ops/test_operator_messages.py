@@ -4,8 +4,10 @@ what it must say (what failed, where, what to do) and for Python internals (test
 class names, reprs, tuples, tracebacks, library text)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 import socket
 import subprocess
 import sys
@@ -239,9 +241,61 @@ def test_client_visible_errors_through_an_edge(edge):
     got, _, answer = request(edge.url, "GET", "/v2/team/app/blobs/sha256:" + "0" * 64)
     assert got == 404 and b"BLOB_UNKNOWN" in answer
     data = b"x" * 100
-    digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
     got, _, answer = request(edge.url, "POST", f"/v2/team/app/blobs/uploads/?digest={digest}", body=data,
                              headers={"Content-Type": "application/octet-stream"})
     assert got == 405 and b"UNSUPPORTED" in answer, (got, answer)   # read-through: push to the origin
     for text in (answer.decode(), edge.log_path.read_text()):
         assert_for_people(text, "edge answers and log")
+
+
+def _store_with_one_blob(data_dir: Path) -> None:
+    from ocicache import config
+    from ocicache.app import open_store
+    from ocicache.reference import Digest
+
+    store = open_store(config.load(env={}, overrides={"storage": {"data_dir": str(data_dir)}}))
+    try:
+        data = b"evict me" * 1000
+        store.put_bytes(Digest.parse("sha256:" + hashlib.sha256(data).hexdigest()), data)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_cli_logs_in_the_nodes_format_and_counts_evictions_in_its_metrics(tmp_path, fmt):
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    _store_with_one_blob(tmp_path / "data")
+    (tmp_path / "data/metrics").mkdir()              # a running node shares this folder
+    config = tmp_path / "node.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[log]\nformat = "{fmt}"\n')
+    run = cli("cache", "prune", "--config", str(config), "--to", "0")
+    assert run.returncode == 0 and "evicted 1 blobs" in run.stdout, run.stderr
+    assert "ocicache_cache_evictions_total" in run.stdout and "not in the node's" not in run.stdout, run.stdout
+    logged = [line for line in run.stderr.splitlines() if "cache evicted" in line]
+    assert len(logged) == 1, run.stderr
+    if fmt == "json":
+        assert json.loads(logged[0])["logger"] == "ocicache.store", logged
+    else:
+        assert " INFO ocicache.store[" in logged[0] and not logged[0].startswith("{"), logged
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(tmp_path / "data/metrics"))
+    assert registry.get_sample_value("ocicache_cache_evictions_total") == 1.0   # what the node's /metrics sums
+
+
+def test_access_log_counts_the_bytes_of_error_answers(edge):
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    sent = {}
+    for path, headers in (("/v2/team/app/manifests/nosuch", accept), ("/admin/pins", {})):
+        status, _, body = request(edge.url, "GET", path, headers=headers)
+        sent[path] = (status, len(body))
+    assert sent["/v2/team/app/manifests/nosuch"][0] == 404 and sent["/admin/pins"][0] == 401
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(x) for x in edge.log_path.read_text().splitlines() if '"ocicache.access"' in x]
+        logged = {x["route"]: (x["status"], x["bytes"]) for x in lines if x["status"] in (401, 404)}
+        if len(logged) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert logged == {"manifest": sent["/v2/team/app/manifests/nosuch"], "admin": sent["/admin/pins"]}, lines
