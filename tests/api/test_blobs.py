@@ -1,9 +1,10 @@
-"""Blobs: HEAD/GET (end-2), Range requests (RFC 9110 14) and DELETE (end-10)."""
+"""Blobs: HEAD/GET (end-2), Range requests (RFC 9110 14) and DELETE (end-10), under sha256 and
+sha512 digests (`algo`); digests of other algorithms and malformed ones."""
 from __future__ import annotations
 
 import pytest
 
-from .helpers import MISSING, error_code, push_blob, sha
+from .helpers import error_code, missing, push_blob, sha
 
 REPO = "library/blobs"
 DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes
@@ -11,8 +12,8 @@ SIZE = len(DATA)
 
 
 @pytest.fixture
-async def blob(client):
-    return await push_blob(client, REPO, DATA)
+async def blob(client, algo):
+    return await push_blob(client, REPO, DATA, algo)
 
 
 def assert_blob_headers(resp, digest: str, length: int) -> None:
@@ -38,8 +39,8 @@ async def test_get_blob(client, blob):
     assert await resp.read() == DATA
 
 
-async def test_get_empty_blob(client):
-    digest = await push_blob(client, REPO, b"")
+async def test_get_empty_blob(client, algo):
+    digest = await push_blob(client, REPO, b"", algo)
     resp = await client.get(f"/v2/{REPO}/blobs/{digest}")
     assert resp.status == 200
     assert_blob_headers(resp, digest, 0)
@@ -80,16 +81,16 @@ async def test_malformed_or_multi_range_serves_whole_blob(client, blob, header):
     assert await resp.read() == DATA
 
 
-async def test_unknown_blob_is_404(client, blob):
+async def test_unknown_blob_is_404(client, blob, algo):
     for method in ("GET", "HEAD"):
-        resp = await client.request(method, f"/v2/{REPO}/blobs/{MISSING}")
+        resp = await client.request(method, f"/v2/{REPO}/blobs/{missing(algo)}")
         assert resp.status == 404
-    resp = await client.get(f"/v2/{REPO}/blobs/{MISSING}")
+    resp = await client.get(f"/v2/{REPO}/blobs/{missing(algo)}")
     assert await error_code(resp) == "BLOB_UNKNOWN"
 
 
 async def test_head_error_has_no_body_but_a_length(client):
-    resp = await client.head(f"/v2/{REPO}/blobs/{MISSING}")
+    resp = await client.head(f"/v2/{REPO}/blobs/{missing()}")
     assert resp.status == 404
     assert resp.headers["Content-Type"].startswith("application/json")
     assert int(resp.headers["Content-Length"]) > 0
@@ -105,11 +106,33 @@ async def test_blob_not_linked_in_other_repo_is_404(client, blob):
     assert "Docker-Content-Digest" not in resp.headers
 
 
-@pytest.mark.parametrize("digest", ["sha256:abc", "sha256:" + "A" * 64, "notadigest", "sha256:" + "g" * 64])
+@pytest.mark.parametrize("digest", ["sha256:abc", "sha256:" + "A" * 64, "notadigest", "sha256:" + "g" * 64,
+                                    "sha512:" + "a" * 64, "sha512:" + "A" * 128, "sha512:" + "a" * 129,
+                                    "sha384:" + "a" * 64, "blake3:" + "0" * 63, "SHA256:" + "a" * 64,
+                                    "sha256:", ":" + "a" * 64, "sha256+:" + "a" * 64, "x:a.b"])
 async def test_bad_digest_is_400(client, digest):
-    resp = await client.get(f"/v2/{REPO}/blobs/{digest}")
-    assert resp.status == 400
-    assert await error_code(resp) == "DIGEST_INVALID"
+    for method in ("GET", "DELETE"):
+        resp = await client.request(method, f"/v2/{REPO}/blobs/{digest}")
+        assert resp.status == 400, method
+        assert await error_code(resp) == "DIGEST_INVALID"
+    assert (await client.head(f"/v2/{REPO}/blobs/{digest}")).status == 400
+
+
+# Well-formed (OCI image spec grammar) but of an algorithm this registry stores nothing under:
+# nothing can be there, so reads and deletes are 404, not 400.
+OTHER_ALGORITHMS = ["sha384:" + "a" * 96, "blake3:" + "b" * 64, "md5:" + "c" * 32,
+                    "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+                    "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"]
+
+
+@pytest.mark.parametrize("digest", OTHER_ALGORITHMS)
+async def test_digest_of_other_algorithm_is_404(client, blob, digest):
+    for method in ("GET", "HEAD", "DELETE"):
+        resp = await client.request(method, f"/v2/{REPO}/blobs/{digest}")
+        assert resp.status == 404, method
+        if method != "HEAD":
+            assert await error_code(resp) == "BLOB_UNKNOWN"
+    assert (await client.get(f"/v2/{REPO}/blobs/{blob}")).status == 200
 
 
 async def test_delete_blob_then_404(client, blob):
@@ -124,10 +147,10 @@ async def test_delete_blob_then_404(client, blob):
     assert await error_code(resp) == "BLOB_UNKNOWN"
 
 
-async def test_delete_in_one_repo_leaves_the_other(client, blob):
-    await push_blob(client, "second/repo", DATA)
+async def test_delete_in_one_repo_leaves_the_other(client, blob, algo):
+    await push_blob(client, "second/repo", DATA, algo)
     assert (await client.delete(f"/v2/{REPO}/blobs/{blob}")).status == 202
     resp = await client.get(f"/v2/second/repo/blobs/{blob}")
     assert resp.status == 200
     assert await resp.read() == DATA
-    assert sha(DATA) == blob
+    assert sha(DATA, algo) == blob

@@ -130,33 +130,38 @@ async def test_catalog_empty_and_bad_n(client):
     assert await error_code(resp) == "PAGINATION_NUMBER_INVALID"
 
 
-async def push_referrer(client, subject, artifact_type: str | None, annotations: dict, seed: str) -> bytes:
+async def push_referrer(client, subject, artifact_type: str | None, annotations: dict, seed: str,
+                        algo: str = "sha256") -> bytes:
+    """Push an artifact whose subject is `subject`, by its `algo` digest (blobs under `algo` too)."""
     config, layer = b"{}", f"payload {seed}".encode()
-    await push_blob(client, REPO, config)
-    await push_blob(client, REPO, layer)
-    extra = {"subject": descriptor(OCI_MANIFEST, subject.manifest), "annotations": annotations}
+    await push_blob(client, REPO, config, algo)
+    await push_blob(client, REPO, layer, algo)
+    subject_algo = subject.digest.partition(":")[0]
+    extra = {"subject": descriptor(OCI_MANIFEST, subject.manifest, subject_algo), "annotations": annotations}
     if artifact_type:
         extra["artifactType"] = artifact_type
-    body = image_manifest(config, layer, **extra)
-    resp = await put_manifest(client, REPO, sha(body), body, OCI_MANIFEST)
+    body = image_manifest(config, layer, algo=algo, **extra)
+    resp = await put_manifest(client, REPO, sha(body, algo), body, OCI_MANIFEST)
     assert resp.headers["OCI-Subject"] == subject.digest
     return body
 
 
-async def test_referrers_of_unknown_subject_is_empty_index(client):
+@pytest.mark.parametrize("subject", ["sha256:" + "1" * 64, "sha512:" + "1" * 128,
+                                     "sha384:" + "1" * 96, "md5:" + "1" * 32])  # the last two: not stored here
+async def test_referrers_of_unknown_subject_is_empty_index(client, subject):
     await push_image(client, REPO, "v1")
     for repo in (REPO, "never/pushed"):
-        resp = await client.get(f"/v2/{repo}/referrers/sha256:{'1' * 64}")
+        resp = await client.get(f"/v2/{repo}/referrers/{subject}")
         assert resp.status == 200
         assert resp.headers["Content-Type"] == OCI_INDEX
         assert await resp.json(content_type=None) == {"schemaVersion": 2, "mediaType": OCI_INDEX,
                                                       "manifests": []}
 
 
-async def test_referrers_listed_and_filtered(client):
-    subject = await push_image(client, REPO, "v1")
-    sig = await push_referrer(client, subject, "application/vnd.example.signature", {"k": "sig"}, "s")
-    sbom = await push_referrer(client, subject, None, {"org.example.sbom": "spdx"}, "b")
+async def test_referrers_listed_and_filtered(client, algo):
+    subject = await push_image(client, REPO, None, algo=algo)
+    sig = await push_referrer(client, subject, "application/vnd.example.signature", {"k": "sig"}, "s", algo)
+    sbom = await push_referrer(client, subject, None, {"org.example.sbom": "spdx"}, "b", algo)
     resp = await client.get(f"/v2/{REPO}/referrers/{subject.digest}")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == OCI_INDEX
@@ -165,9 +170,9 @@ async def test_referrers_listed_and_filtered(client):
     assert body["schemaVersion"] == 2 and body["mediaType"] == OCI_INDEX
     got = {m["digest"]: m for m in body["manifests"]}
     assert got == {
-        sha(sig): {"mediaType": OCI_MANIFEST, "digest": sha(sig), "size": len(sig),
+        sha(sig, algo): {"mediaType": OCI_MANIFEST, "digest": sha(sig, algo), "size": len(sig),
                    "artifactType": "application/vnd.example.signature", "annotations": {"k": "sig"}},
-        sha(sbom): {"mediaType": OCI_MANIFEST, "digest": sha(sbom), "size": len(sbom),
+        sha(sbom, algo): {"mediaType": OCI_MANIFEST, "digest": sha(sbom, algo), "size": len(sbom),
                     # spec: with no artifactType, the config's mediaType stands in
                     "artifactType": "application/vnd.oci.image.config.v1+json",
                     "annotations": {"org.example.sbom": "spdx"}},
@@ -176,16 +181,26 @@ async def test_referrers_listed_and_filtered(client):
                             params={"artifactType": "application/vnd.example.signature"})
     assert resp.status == 200
     assert resp.headers["OCI-Filters-Applied"] == "artifactType"
-    assert [m["digest"] for m in (await resp.json(content_type=None))["manifests"]] == [sha(sig)]
+    assert [m["digest"] for m in (await resp.json(content_type=None))["manifests"]] == [sha(sig, algo)]
     resp = await client.get(f"/v2/{REPO}/referrers/{subject.digest}", params={"artifactType": "x/none"})
     assert resp.headers["OCI-Filters-Applied"] == "artifactType"
     assert (await resp.json(content_type=None))["manifests"] == []
 
 
-async def test_deleted_referrer_is_not_listed(client):
-    subject = await push_image(client, REPO, "v1")
-    sig = await push_referrer(client, subject, "application/vnd.example.signature", {"k": "v"}, "s")
-    assert (await client.delete(f"/v2/{REPO}/manifests/{sha(sig)}")).status == 202
+async def test_referrers_of_both_algorithms_are_listed_together(client):
+    """One subject, a sha256 and a sha512 referrer (each pushed by its own digest): both listed."""
+    subject = await push_image(client, REPO, None, algo="sha512")
+    old = await push_referrer(client, subject, "application/vnd.example.a", {"k": "256"}, "a", "sha256")
+    new = await push_referrer(client, subject, "application/vnd.example.b", {"k": "512"}, "b", "sha512")
+    resp = await client.get(f"/v2/{REPO}/referrers/{subject.digest}")
+    got = sorted(m["digest"] for m in (await resp.json(content_type=None))["manifests"])
+    assert got == sorted([sha(old), sha(new, "sha512")])
+
+
+async def test_deleted_referrer_is_not_listed(client, algo):
+    subject = await push_image(client, REPO, "v1", algo=algo)
+    sig = await push_referrer(client, subject, "application/vnd.example.signature", {"k": "v"}, "s", algo)
+    assert (await client.delete(f"/v2/{REPO}/manifests/{sha(sig, algo)}")).status == 202
     resp = await client.get(f"/v2/{REPO}/referrers/{subject.digest}")
     assert (await resp.json(content_type=None))["manifests"] == []
 

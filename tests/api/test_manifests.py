@@ -1,17 +1,19 @@
-"""Manifests: push (end-7), pull and existence (end-3), delete (end-9)."""
+"""Manifests: push (end-7), pull and existence (end-3), delete (end-9). With `algo`, blobs and
+descriptors use sha256 or sha512, and a manifest pushed by digest is addressed by that digest's
+algorithm (one pushed by tag by its sha256, the canonical one)."""
 from __future__ import annotations
 
 import pytest
 
 from .helpers import (DOCKER_LIST, DOCKER_MANIFEST, MISSING, OCI_INDEX, OCI_MANIFEST, descriptor, dumps,
-                      error_code, image_manifest, index_manifest, push_blob, push_image, put_manifest,
+                      error_code, image_manifest, index_manifest, missing, push_blob, push_image, put_manifest,
                       raw_url, sha)
 
 REPO = "acme/app"
 
 
-async def test_put_get_head_by_tag(client):
-    image = await push_image(client, REPO, "v1")
+async def test_put_get_head_by_tag(client, algo):
+    image = await push_image(client, REPO, "v1", algo=algo)
     resp = await client.get(f"/v2/{REPO}/manifests/v1")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == OCI_MANIFEST
@@ -25,11 +27,11 @@ async def test_put_get_head_by_tag(client):
     assert await resp.read() == b""
 
 
-async def test_put_response_headers(client):
+async def test_put_response_headers(client, algo):
     config, layer = b'{"os":"linux"}', b"layer"
-    await push_blob(client, REPO, config)
-    await push_blob(client, REPO, layer)
-    body = image_manifest(config, layer)
+    await push_blob(client, REPO, config, algo)
+    await push_blob(client, REPO, layer, algo)
+    body = image_manifest(config, layer, algo=algo)
     resp = await put_manifest(client, REPO, "v1", body, OCI_MANIFEST)
     assert resp.headers["Location"] == f"/v2/{REPO}/manifests/{sha(body)}"
     assert resp.headers["Docker-Content-Digest"] == sha(body)
@@ -48,8 +50,9 @@ async def test_content_type_parameters_are_ignored(client):
     assert await error_code(resp) == "MANIFEST_INVALID"
 
 
-async def test_put_and_get_by_digest(client):
-    image = await push_image(client, REPO, None)
+async def test_put_and_get_by_digest(client, algo):
+    image = await push_image(client, REPO, None, algo=algo)
+    assert image.digest == sha(image.manifest, algo)
     resp = await client.get(f"/v2/{REPO}/manifests/{image.digest}")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == OCI_MANIFEST
@@ -73,17 +76,18 @@ async def test_bytes_are_kept_exactly(client):
 
 
 @pytest.mark.parametrize("image_type,index_type", [(OCI_MANIFEST, OCI_INDEX), (DOCKER_MANIFEST, DOCKER_LIST)])
-async def test_image_and_index_types(client, image_type, index_type):
-    image = await push_image(client, REPO, "img", media_type=image_type)
-    resp = await client.get(f"/v2/{REPO}/manifests/img")
+async def test_image_and_index_types(client, image_type, index_type, algo):
+    image = await push_image(client, REPO, None, media_type=image_type, algo=algo)
+    resp = await client.get(f"/v2/{REPO}/manifests/{image.digest}")
     assert resp.headers["Content-Type"] == image_type
-    index = index_manifest([(image_type, image.manifest)], index_type)
+    index = index_manifest([(image_type, image.manifest)], index_type, algo)
     await put_manifest(client, REPO, "multi", index, index_type)
-    for ref in ("multi", sha(index)):
+    await put_manifest(client, REPO, sha(index, algo), index, index_type)
+    for ref, digest in (("multi", sha(index)), (sha(index), sha(index)), (sha(index, algo), sha(index, algo))):
         resp = await client.get(f"/v2/{REPO}/manifests/{ref}", headers={"Accept": index_type})
         assert resp.status == 200
         assert resp.headers["Content-Type"] == index_type
-        assert resp.headers["Docker-Content-Digest"] == sha(index)
+        assert resp.headers["Docker-Content-Digest"] == digest
         assert await resp.read() == index
 
 
@@ -143,25 +147,34 @@ async def test_invalid_manifest(client, body, content_type):
     assert (await client.get(f"/v2/{REPO}/manifests/bad")).status == 404
 
 
-async def test_referenced_blob_missing(client):
+async def test_referenced_blob_missing(client, algo):
     config = b"{}"
-    await push_blob(client, REPO, config)
-    body = image_manifest(config, b"never pushed")
+    await push_blob(client, REPO, config, algo)
+    body = image_manifest(config, b"never pushed", algo=algo)
     resp = await put_manifest(client, REPO, "v1", body, OCI_MANIFEST, status=400)
     assert await error_code(resp) == "MANIFEST_BLOB_UNKNOWN"
-    assert (await resp.json())["errors"][0]["detail"]["digest"] == sha(b"never pushed")
+    assert (await resp.json())["errors"][0]["detail"]["digest"] == sha(b"never pushed", algo)
 
 
-async def test_blob_in_another_repo_does_not_count(client):
+async def test_blob_under_the_other_algorithm_does_not_count(client, algo):
     config, layer = b"{}", b"layer"
-    await push_blob(client, "other/repo", config)
-    await push_blob(client, "other/repo", layer)
-    resp = await put_manifest(client, REPO, "v1", image_manifest(config, layer), OCI_MANIFEST, status=400)
+    other = "sha512" if algo == "sha256" else "sha256"
+    await push_blob(client, REPO, config, other)
+    await push_blob(client, REPO, layer, other)
+    resp = await put_manifest(client, REPO, "v1", image_manifest(config, layer, algo=algo), OCI_MANIFEST, status=400)
     assert await error_code(resp) == "MANIFEST_BLOB_UNKNOWN"
 
 
-async def test_index_child_missing(client):
-    index = index_manifest([(OCI_MANIFEST, b'{"not":"pushed"}')])
+async def test_blob_in_another_repo_does_not_count(client, algo):
+    config, layer = b"{}", b"layer"
+    await push_blob(client, "other/repo", config, algo)
+    await push_blob(client, "other/repo", layer, algo)
+    resp = await put_manifest(client, REPO, "v1", image_manifest(config, layer, algo=algo), OCI_MANIFEST, status=400)
+    assert await error_code(resp) == "MANIFEST_BLOB_UNKNOWN"
+
+
+async def test_index_child_missing(client, algo):
+    index = index_manifest([(OCI_MANIFEST, b'{"not":"pushed"}')], algo=algo)
     resp = await put_manifest(client, REPO, "multi", index, OCI_INDEX, status=400)
     assert await error_code(resp) == "MANIFEST_BLOB_UNKNOWN"
 
@@ -190,23 +203,23 @@ async def test_manifest_just_under_limit_is_accepted(client):
     await put_manifest(client, REPO, "big", body, OCI_INDEX)
 
 
-async def test_put_by_digest_that_does_not_match(client):
-    image = await push_image(client, REPO, "v1")
-    other = sha(image.manifest + b" ")
+async def test_put_by_digest_that_does_not_match(client, algo):
+    image = await push_image(client, REPO, "v1", algo=algo)
+    other = sha(image.manifest + b" ", algo)
     resp = await put_manifest(client, REPO, other, image.manifest, OCI_MANIFEST, status=400)
     assert await error_code(resp) == "DIGEST_INVALID"
     assert (await client.get(f"/v2/{REPO}/manifests/{other}")).status == 404
 
 
-async def test_subject_sets_oci_subject_header(client):
-    image = await push_image(client, REPO, "v1")
+async def test_subject_sets_oci_subject_header(client, algo):
+    image = await push_image(client, REPO, None, algo=algo)
     config, layer = b'{"sig":1}', b"signature"
-    await push_blob(client, REPO, config)
-    await push_blob(client, REPO, layer)
-    body = image_manifest(config, layer, subject=descriptor(OCI_MANIFEST, image.manifest))
-    resp = await put_manifest(client, REPO, sha(body), body, OCI_MANIFEST)
-    assert resp.headers["OCI-Subject"] == image.digest
-    assert resp.headers["Docker-Content-Digest"] == sha(body)
+    await push_blob(client, REPO, config, algo)
+    await push_blob(client, REPO, layer, algo)
+    body = image_manifest(config, layer, algo=algo, subject=descriptor(OCI_MANIFEST, image.manifest, algo))
+    resp = await put_manifest(client, REPO, sha(body, algo), body, OCI_MANIFEST)
+    assert resp.headers["OCI-Subject"] == image.digest == sha(image.manifest, algo)
+    assert resp.headers["Docker-Content-Digest"] == sha(body, algo)
 
 
 @pytest.mark.parametrize("tag", ["-lead", ".dot", "t" * 129, "sp%20ace", "a+b"])
@@ -242,9 +255,9 @@ async def test_longest_name_is_fine(client):
     assert (await client.get(f"/v2/{name}/manifests/v1")).status == 200
 
 
-async def test_unknown_manifest(client):
-    await push_image(client, REPO, "v1")
-    for ref in ("nope", MISSING):
+async def test_unknown_manifest(client, algo):
+    await push_image(client, REPO, "v1", algo=algo)
+    for ref in ("nope", MISSING, missing(algo)):
         resp = await client.get(f"/v2/{REPO}/manifests/{ref}")
         assert resp.status == 404
         assert await error_code(resp) == "MANIFEST_UNKNOWN"
@@ -255,17 +268,18 @@ async def test_unknown_manifest(client):
     assert await error_code(resp) in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN")
 
 
-async def test_manifest_of_another_repo_is_404(client):
-    image = await push_image(client, REPO, "v1")
-    await push_image(client, "other/repo", "v2")
-    for ref in ("v1", image.digest):
+async def test_manifest_of_another_repo_is_404(client, algo):
+    image = await push_image(client, REPO, "v1", algo=algo)
+    untagged = await push_image(client, REPO, None, seed="untagged", algo=algo)
+    await push_image(client, "other/repo", "v2", algo=algo)
+    for ref in ("v1", image.digest, untagged.digest):
         resp = await client.get(f"/v2/other/repo/manifests/{ref}")
         assert resp.status == 404
         assert await error_code(resp) == "MANIFEST_UNKNOWN"
 
 
-async def test_delete_tag_leaves_digest(client):
-    image = await push_image(client, REPO, "v1")
+async def test_delete_tag_leaves_digest(client, algo):
+    image = await push_image(client, REPO, "v1", algo=algo)
     resp = await client.delete(f"/v2/{REPO}/manifests/v1")
     assert resp.status == 202
     resp = await client.get(f"/v2/{REPO}/manifests/v1")
@@ -279,10 +293,10 @@ async def test_delete_tag_leaves_digest(client):
     assert await error_code(resp) == "MANIFEST_UNKNOWN"
 
 
-async def test_delete_digest_removes_its_tags(client):
-    image = await push_image(client, REPO, "v1")
+async def test_delete_digest_removes_its_tags(client, algo):
+    image = await push_image(client, REPO, "v1", algo=algo)
     await put_manifest(client, REPO, "also", image.manifest, OCI_MANIFEST)
-    other = await push_image(client, REPO, "keep", seed="other")
+    other = await push_image(client, REPO, "keep", seed="other", algo=algo)
     resp = await client.delete(f"/v2/{REPO}/manifests/{image.digest}")
     assert resp.status == 202
     for ref in ("v1", "also", image.digest):
@@ -315,3 +329,52 @@ async def test_by_tag_get_with_accept_excluding_type(client):
         resp = await client.get(f"/v2/{REPO}/manifests/v1", headers={"Accept": accept})
         assert resp.status == 200, accept
         assert resp.headers["Content-Type"] == OCI_MANIFEST
+
+
+async def test_by_digest_under_sha512_and_by_tag_are_two_revisions(client):
+    """A manifest pushed by its sha512 is addressed by that digest only; pushed again by tag it is
+    also the sha256 revision the tag points at. Deleting one leaves the other."""
+    image = await push_image(client, REPO, None, algo="sha512")
+    assert (await client.get(f"/v2/{REPO}/manifests/{sha(image.manifest)}")).status == 404
+    resp = await put_manifest(client, REPO, "v1", image.manifest, OCI_MANIFEST)
+    assert resp.headers["Docker-Content-Digest"] == sha(image.manifest)
+    resp = await client.get(f"/v2/{REPO}/manifests/v1")
+    assert resp.headers["Docker-Content-Digest"] == sha(image.manifest)
+    assert (await client.delete(f"/v2/{REPO}/manifests/{image.digest}")).status == 202
+    assert (await client.get(f"/v2/{REPO}/manifests/{image.digest}")).status == 404
+    resp = await client.get(f"/v2/{REPO}/manifests/v1")
+    assert resp.status == 200
+    assert await resp.read() == image.manifest
+
+
+OTHER_ALGORITHMS = ["sha384:" + "a" * 96, "blake3:" + "b" * 64, "md5:" + "c" * 32]
+
+
+@pytest.mark.parametrize("digest", OTHER_ALGORITHMS)
+async def test_manifest_digest_of_another_algorithm(client, digest):
+    """Reads and deletes: 404 MANIFEST_UNKNOWN (nothing can be stored under it); a push: 400."""
+    image = await push_image(client, REPO, "v1")
+    for method in ("GET", "HEAD", "DELETE"):
+        resp = await client.request(method, f"/v2/{REPO}/manifests/{digest}")
+        assert resp.status == 404, method
+        if method != "HEAD":
+            assert await error_code(resp) == "MANIFEST_UNKNOWN"
+    resp = await put_manifest(client, REPO, digest, image.manifest, OCI_MANIFEST, status=400)
+    assert await error_code(resp) == "DIGEST_INVALID"
+
+
+@pytest.mark.parametrize("digest", ["sha512:" + "a" * 64, "sha384:xyz", "sha256:" + "A" * 64])
+async def test_malformed_manifest_digest_is_400(client, digest):
+    for method in ("GET", "DELETE", "PUT"):
+        resp = await client.request(method, f"/v2/{REPO}/manifests/{digest}", data=b"{}",
+                                    headers={"Content-Type": OCI_MANIFEST})
+        assert resp.status == 400, method
+        assert await error_code(resp) == "DIGEST_INVALID"
+
+
+async def test_descriptor_of_another_algorithm_is_refused(client):
+    body = image_manifest(b"{}", b"layer")
+    body = body.replace(sha(b"layer").encode(), b"sha384:" + b"a" * 96)
+    resp = await put_manifest(client, REPO, "v1", body, OCI_MANIFEST, status=400)
+    assert await error_code(resp) == "MANIFEST_INVALID"
+    assert "sha384" in (await resp.json())["errors"][0]["message"]

@@ -1,9 +1,11 @@
-"""Blob uploads: monolithic (end-4b, end-6), chunked (end-5, end-13), cancel, mount (end-11)."""
+"""Blob uploads: monolithic (end-4b, end-6), chunked (end-5, end-13), cancel, mount (end-11),
+under sha256 and sha512 (`algo`: a chunked upload hashes sha256 as it goes and, finished under
+sha512, is read back once and verified); pushes under other algorithms are refused."""
 from __future__ import annotations
 
 import pytest
 
-from .helpers import error_code, files_under, push_blob, sha
+from .helpers import error_code, files_under, missing, push_blob, sha
 
 REPO = "team/uploads"
 DATA = b"0123456789abcdef" * 64  # 1024 bytes
@@ -24,8 +26,8 @@ def uploads_dir(cfg):
     return cfg.data_path / "uploads"
 
 
-async def test_monolithic_post(client):
-    digest = sha(DATA)
+async def test_monolithic_post(client, algo):
+    digest = sha(DATA, algo)
     resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": digest}, data=DATA)
     assert resp.status == 201
     assert resp.headers["Location"] == f"/v2/{REPO}/blobs/{digest}"
@@ -42,9 +44,9 @@ async def test_post_opens_session(client):
     assert int(resp.headers.get("Content-Length", "0")) == 0
 
 
-async def test_post_then_put_monolithic(client):
+async def test_post_then_put_monolithic(client, algo):
     location = (await start(client)).headers["Location"]
-    digest = sha(DATA)
+    digest = sha(DATA, algo)
     resp = await client.put(location, params={"digest": digest}, data=DATA)
     assert resp.status == 201
     assert resp.headers["Location"] == f"/v2/{REPO}/blobs/{digest}"
@@ -55,7 +57,7 @@ async def test_post_then_put_monolithic(client):
     assert await error_code(resp) == "BLOB_UPLOAD_UNKNOWN"
 
 
-async def test_chunks_with_content_range_then_put_without_body(client, cfg):
+async def test_chunks_with_content_range_then_put_without_body(client, cfg, algo):
     location = (await start(client)).headers["Location"]
     for first, last in ((0, 299), (300, 799), (800, 1023)):
         resp = await client.patch(location, data=DATA[first:last + 1],
@@ -66,14 +68,14 @@ async def test_chunks_with_content_range_then_put_without_body(client, cfg):
     resp = await client.get(location)
     assert resp.status == 204
     assert resp.headers["Range"] == f"0-{len(DATA) - 1}"
-    resp = await client.put(location, params={"digest": sha(DATA)})
+    resp = await client.put(location, params={"digest": sha(DATA, algo)})
     assert resp.status == 201
-    assert resp.headers["Docker-Content-Digest"] == sha(DATA)
-    assert await get_blob(client, sha(DATA)) == (200, DATA)
+    assert resp.headers["Docker-Content-Digest"] == sha(DATA, algo)
+    assert await get_blob(client, sha(DATA, algo)) == (200, DATA)
     assert files_under(uploads_dir(cfg)) == set()
 
 
-async def test_streamed_chunks_without_content_range_and_final_chunk_in_put(client):
+async def test_streamed_chunks_without_content_range_and_final_chunk_in_put(client, algo):
     location = (await start(client)).headers["Location"]
 
     async def stream(data: bytes):
@@ -83,10 +85,10 @@ async def test_streamed_chunks_without_content_range_and_final_chunk_in_put(clie
     resp = await client.patch(location, data=stream(DATA[:600]))  # chunked transfer, no Content-Length
     assert resp.status == 202
     assert resp.headers["Range"] == "0-599"
-    resp = await client.put(resp.headers["Location"], params={"digest": sha(DATA)}, data=DATA[600:],
+    resp = await client.put(resp.headers["Location"], params={"digest": sha(DATA, algo)}, data=DATA[600:],
                             headers={"Content-Range": f"600-{len(DATA) - 1}"})
     assert resp.status == 201
-    assert await get_blob(client, sha(DATA)) == (200, DATA)
+    assert await get_blob(client, sha(DATA, algo)) == (200, DATA)
 
 
 async def test_out_of_order_chunk_is_416_with_current_range(client):
@@ -113,7 +115,7 @@ async def test_chunk_length_disagreeing_with_content_range_is_400(client):
     assert resp.headers["Range"] == "0-0"
 
 
-async def test_streamed_chunk_shorter_than_content_range_is_rolled_back(client):
+async def test_streamed_chunk_shorter_than_content_range_is_rolled_back(client, algo):
     location = (await start(client)).headers["Location"]
     assert (await client.patch(location, data=DATA[:10], headers={"Content-Range": "0-9"})).status == 202
 
@@ -125,10 +127,10 @@ async def test_streamed_chunk_shorter_than_content_range_is_rolled_back(client):
     assert resp.status == 400
     assert await error_code(resp) == "BLOB_UPLOAD_INVALID"
     assert resp.headers["Range"] == "0-9"
-    resp = await client.put(location, params={"digest": sha(DATA)}, data=DATA[10:],
+    resp = await client.put(location, params={"digest": sha(DATA, algo)}, data=DATA[10:],
                             headers={"Content-Range": f"10-{len(DATA) - 1}"})
     assert resp.status == 201
-    assert await get_blob(client, sha(DATA)) == (200, DATA)
+    assert await get_blob(client, sha(DATA, algo)) == (200, DATA)
 
 
 async def test_malformed_content_range_is_refused(client):
@@ -161,32 +163,32 @@ async def test_cancel_upload(client, cfg):
     assert files_under(uploads_dir(cfg)) == set()
 
 
-async def test_digest_mismatch_keeps_nothing(client, cfg):
+async def test_digest_mismatch_keeps_nothing(client, cfg, algo):
     location = (await start(client)).headers["Location"]
-    wrong = sha(b"something else")
+    wrong = sha(b"something else", algo)
     resp = await client.put(location, params={"digest": wrong}, data=DATA)
     assert resp.status == 400
     assert await error_code(resp) == "DIGEST_INVALID"
     assert (await get_blob(client, wrong))[0] == 404
-    assert (await get_blob(client, sha(DATA)))[0] == 404
+    assert (await get_blob(client, sha(DATA, algo)))[0] == 404
     resp = await client.get(location)
     assert resp.status == 404
     assert await error_code(resp) == "BLOB_UPLOAD_UNKNOWN"
     assert files_under(uploads_dir(cfg)) == set()
 
 
-async def test_monolithic_post_digest_mismatch_keeps_nothing(client, cfg):
-    wrong = sha(b"not this")
+async def test_monolithic_post_digest_mismatch_keeps_nothing(client, cfg, algo):
+    wrong = sha(b"not this", algo)
     resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": wrong}, data=DATA)
     assert resp.status == 400
     assert await error_code(resp) == "DIGEST_INVALID"
     assert (await get_blob(client, wrong))[0] == 404
-    assert (await get_blob(client, sha(DATA)))[0] == 404
+    assert (await get_blob(client, sha(DATA, algo)))[0] == 404
     assert files_under(uploads_dir(cfg)) == set()
 
 
 @pytest.mark.parametrize("digest", ["sha256:1234", "sha256:" + "Z" * 64, "nothing", "sha256:",
-                                    ":" + "a" * 64])
+                                    ":" + "a" * 64, "sha512:" + "a" * 64, "sha512:" + "F" * 128])
 async def test_bad_digest_strings(client, cfg, digest):
     resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": digest}, data=DATA)
     assert resp.status == 400
@@ -222,8 +224,8 @@ async def test_unknown_upload_id_is_404(client, uuid):
     assert await error_code(resp) == "BLOB_UPLOAD_UNKNOWN"
 
 
-async def test_mount_from_repo_that_has_the_blob(client):
-    digest = await push_blob(client, "source/repo", DATA)
+async def test_mount_from_repo_that_has_the_blob(client, algo):
+    digest = await push_blob(client, "source/repo", DATA, algo)
     resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"mount": digest, "from": "source/repo"})
     assert resp.status == 201
     assert resp.headers["Location"] == f"/v2/{REPO}/blobs/{digest}"
@@ -232,24 +234,51 @@ async def test_mount_from_repo_that_has_the_blob(client):
 
 
 @pytest.mark.parametrize("source", ["empty/repo", "source/repo"])
-async def test_mount_falls_back_to_session(client, source):
-    await push_blob(client, "source/repo", b"a different blob")
-    resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"mount": sha(DATA), "from": source})
+async def test_mount_falls_back_to_session(client, source, algo):
+    await push_blob(client, "source/repo", b"a different blob", algo)
+    resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"mount": sha(DATA, algo), "from": source})
     assert resp.status == 202
     location = resp.headers["Location"]
     assert location == f"/v2/{REPO}/blobs/uploads/{resp.headers['Docker-Upload-UUID']}"
-    assert (await get_blob(client, sha(DATA)))[0] == 404
-    resp = await client.put(location, params={"digest": sha(DATA)}, data=DATA)
+    assert (await get_blob(client, sha(DATA, algo)))[0] == 404
+    resp = await client.put(location, params={"digest": sha(DATA, algo)}, data=DATA)
     assert resp.status == 201
 
 
 @pytest.mark.parametrize("mount,source", [("sha256:abc", "source/repo"), ("{digest}", "Bad/../Name"),
-                                          ("{digest}", "/etc"), ("{digest}", "")])
-async def test_mount_with_invalid_arguments_falls_back_to_session(client, mount, source):
-    digest = await push_blob(client, "source/repo", DATA)
+                                          ("{digest}", "/etc"), ("{digest}", ""),
+                                          ("sha384:" + "a" * 96, "source/repo")])
+async def test_mount_with_invalid_arguments_falls_back_to_session(client, mount, source, algo):
+    digest = await push_blob(client, "source/repo", DATA, algo)
     resp = await client.post(f"/v2/{REPO}/blobs/uploads/",
                              params={"mount": mount.format(digest=digest), "from": source})
     assert resp.status == 202
     assert resp.headers["Location"].startswith(f"/v2/{REPO}/blobs/uploads/")
     assert resp.headers["Range"] == "0-0"
     assert (await get_blob(client, digest))[0] == 404
+
+
+@pytest.mark.parametrize("digest", ["sha384:" + "a" * 96, "blake3:" + "b" * 64, "md5:" + "c" * 32])
+async def test_pushing_under_another_algorithm_is_refused(client, cfg, digest):
+    """Well-formed, but not an algorithm this registry stores: 400 DIGEST_INVALID, nothing kept."""
+    resp = await client.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": digest}, data=DATA)
+    assert resp.status == 400
+    assert await error_code(resp) == "DIGEST_INVALID"
+    assert "sha256 or sha512" in (await resp.json())["errors"][0]["message"]
+    location = (await start(client)).headers["Location"]
+    resp = await client.put(location, params={"digest": digest}, data=DATA)
+    assert resp.status == 400
+    assert await error_code(resp) == "DIGEST_INVALID"
+    resp = await client.put(location, params={"digest": sha(DATA, "sha512")}, data=DATA)  # still open, empty
+    assert resp.status == 201
+    assert await get_blob(client, sha(DATA, "sha512")) == (200, DATA)
+    assert files_under(uploads_dir(cfg)) == set()
+
+
+async def test_one_upload_one_algorithm(client, algo):
+    """The same bytes pushed under sha256 and sha512 are two blobs, each found by its own digest."""
+    other = "sha512" if algo == "sha256" else "sha256"
+    digest = await push_blob(client, REPO, DATA, algo)
+    assert await get_blob(client, digest) == (200, DATA)
+    assert (await get_blob(client, sha(DATA, other)))[0] == 404
+    assert (await get_blob(client, missing(algo)))[0] == 404
