@@ -12,7 +12,9 @@ from aiohttp import web
 
 from . import metrics
 from .auth import install as install_auth
-from .cache import BlobStore, CachingOrigin, TagCache
+from .cache import BlobStore, CachingOrigin, ManifestCache, TagCache
+from .cache.generations import Generations
+from .cache.sharedtags import SharedTags
 from .config import Config
 from .http.access import access
 from .http.intake import refuse_encoded_bodies
@@ -52,13 +54,16 @@ def open_store(cfg: Config) -> BlobStore:
                      low_watermark=c.low_watermark, admit_fraction=c.admit_fraction)
 
 
-def build_origin(cfg: Config, store: BlobStore | None) -> Origin:
-    """The configured origin; a remote one is seen through the local store (the edge cache)."""
+def build_origin(cfg: Config, store: BlobStore | None, generations: Generations | None = None) -> Origin:
+    """The configured origin; a remote one is seen through the local store (the edge cache),
+    its tag cache shared by the node's workers (in the store's index, checked against
+    `generations`)."""
     origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout)
     if cfg.origin_is_local:
         return origin
     assert store is not None  # cfg.keeps_cache holds for every origin that is not local
-    tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
+    tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl,
+                    generations=generations, shared=SharedTags(store.index))
     return CachingOrigin(origin, store, tags, cfg.cache.fill_retries)
 
 
@@ -91,9 +96,11 @@ def make_app(cfg: Config) -> web.Application:
 
     async def registry_ctx(app: web.Application):
         store = open_store(cfg) if cfg.keeps_cache else None  # shared by the cache and the mirrors
-        origin = build_origin(cfg, store)
+        generations = Generations(cfg.data_path / "generations")  # read-your-writes across workers
+        origin = build_origin(cfg, store, generations)
         uploads = build_uploads(cfg, origin)
-        app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes)
+        app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes,
+                                 ManifestCache(generations=generations))
         mirrors = open_mirrors(cfg, uploads, store) if store is not None and cfg.upstreams.registries else None
         if mirrors is not None:
             app[MIRRORS] = mirrors  # docs/MIRRORS.md
@@ -106,6 +113,7 @@ def make_app(cfg: Config) -> web.Application:
         if mirrors is not None:
             await mirrors.close()
         await origin.close()
+        generations.close()
         if store is not None:
             store.close()
 

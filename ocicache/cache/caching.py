@@ -43,8 +43,10 @@ class CachingOrigin:
         self.store = store
         self.tags = tags
         self.fills_in_flight = Fills(store, remote, fill_retries)
-        # (repo, digest) -> size: what the remote confirmed a repository holds (immutable).
-        self._linked: LRUCache[tuple[str, Digest], int] = LRUCache(200_000)
+        # (repo, digest) -> (size, generation): what the remote confirmed a repository holds,
+        # trusted while the repository's generation (shared by the node's workers) holds.
+        self._linked: LRUCache[tuple[str, Digest], tuple[int, int]] = LRUCache(200_000)
+        self.generations = tags.generations
         self._flights = SingleFlight()  # many clients missing the same thing: one remote lookup
 
     # ---- what callers ask ----
@@ -75,7 +77,7 @@ class CachingOrigin:
         self.tags.forget((repo, tag))
 
     def forget_repository_tags(self, repo: str) -> None:
-        self.tags.forget_where(lambda key: isinstance(key, tuple) and key[0] == repo)
+        self.tags.forget_repository(repo)
 
     def remove(self, digest: Digest) -> int:
         return self.store.remove(digest)
@@ -97,15 +99,17 @@ class CachingOrigin:
     def _known_size(self, repo: str, digest: Digest) -> int | None:
         """What the remote once confirmed `repo` holds: in memory, else in the store's index
         (kept while the blob is cached, so a restarted node serves it with the origin down)."""
-        size = self._linked.get((repo, digest))
-        if size is None:
-            size = self.store.index.linked_size(self._scoped(repo), str(digest))
-            if size is not None:
-                self._linked[(repo, digest)] = size
+        generation = self.generations.get(repo)
+        entry = self._linked.get((repo, digest))
+        if entry is not None and entry[1] == generation:
+            return entry[0]
+        size = self.store.index.linked_size(self._scoped(repo), str(digest))
+        if size is not None:
+            self._linked[(repo, digest)] = (size, generation)
         return size
 
     def _confirmed(self, repo: str, digest: Digest, size: int) -> None:
-        self._linked[(repo, digest)] = size
+        self._linked[(repo, digest)] = (size, self.generations.get(repo))
         self.store.index.link(self._scoped(repo), str(digest), size)
 
     def _forget(self, repo: str, digest: Digest) -> None:

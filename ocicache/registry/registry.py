@@ -55,15 +55,25 @@ class Registry:
     def read_blob(self, repo: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
         return self.origin.read_blob(repo, digest, offset, length)
 
+    def wrote(self, repo: str) -> None:
+        """After a write to `repo`: every worker of this node drops what it kept of it."""
+        self.cache.generations.bump(repo)
+
     async def delete_blob(self, repo: str, digest: Digest) -> None:
-        await self.origin.unlink_blob(repo, digest)
+        try:
+            await self.origin.unlink_blob(repo, digest)
+        finally:
+            self.wrote(repo)
 
     async def mount_blob(self, repo: str, digest: Digest, source_repo: str) -> bool:
         """Link a blob that `source_repo` holds into `repo`; False if it does not hold it."""
         if not await self.origin.blob_linked(source_repo, digest):
             return False
         await self.origin.blob_size(source_repo, digest)
-        await self.origin.link_blob(repo, digest)
+        try:
+            await self.origin.link_blob(repo, digest)
+        finally:
+            self.wrote(repo)
         return True
 
     # ---- uploads ----
@@ -103,8 +113,11 @@ class Registry:
 
         On a mismatch nothing is kept: the session and its bytes are discarded.
         """
-        await self.uploads.commit(session, expected)
-        await self.origin.link_blob(session.repo, expected)
+        try:
+            await self.uploads.commit(session, expected)
+            await self.origin.link_blob(session.repo, expected)
+        finally:
+            self.wrote(session.repo)
 
     async def cancel_upload(self, session: UploadSession) -> None:
         await self.uploads.discard(session)
@@ -118,6 +131,7 @@ class Registry:
         return await self.origin.resolve_tag(repo, reference)
 
     async def manifest(self, repo: str, reference: Digest | str) -> ManifestInfo:
+        generation = self.cache.generation(repo)  # before anything is fetched: see generations.py
         digest = await self.resolve(repo, reference)
         info = self.cache.get(repo, digest)
         if info is not None and self.origin.cache() is not None:
@@ -126,7 +140,7 @@ class Registry:
             data = await self.origin.get_manifest(repo, digest)
             parsed = manifests.parse(data)
             info = ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
-            self.cache.put(repo, digest, info, len(data))
+            self.cache.put(repo, digest, info, len(data), generation)
         return info
 
     async def put_manifest(self, repo: str, reference: Digest | str, data: bytes,
@@ -153,9 +167,12 @@ class Registry:
                                f"which is not in repository {repo}; push it first",
                                detail={"digest": str(child.digest)}) from None
         tag = reference if isinstance(reference, str) else None
-        await self.origin.put_manifest(repo, digest, data, tag)
-        if parsed.subject is not None:
-            await self.origin.add_referrer(repo, parsed.subject.digest, digest)
+        try:
+            await self.origin.put_manifest(repo, digest, data, tag)
+            if parsed.subject is not None:
+                await self.origin.add_referrer(repo, parsed.subject.digest, digest)
+        finally:
+            self.wrote(repo)
         return ManifestInfo(digest, parsed.media_type, data, parsed.subject.digest if parsed.subject else None)
 
     def manifest_too_big(self, repo: str, size: int) -> OCIError:
@@ -163,11 +180,14 @@ class Registry:
                         f"{self.max_manifest_bytes} bytes", detail={"limit": self.max_manifest_bytes})
 
     async def delete_manifest(self, repo: str, reference: Digest | str) -> None:
-        if isinstance(reference, Digest):
-            await self.origin.delete_manifest(repo, reference)
-            self.cache.forget(repo, reference)
-        else:
-            await self.origin.delete_tag(repo, reference)
+        try:
+            if isinstance(reference, Digest):
+                await self.origin.delete_manifest(repo, reference)
+                self.cache.forget(repo, reference)
+            else:
+                await self.origin.delete_tag(repo, reference)
+        finally:
+            self.wrote(repo)
 
     # ---- listings ----
     async def tags(self, repo: str) -> list[str]:

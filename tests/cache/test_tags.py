@@ -82,12 +82,12 @@ async def test_forget_drops_entry(setup):
     assert await cache.resolve("t", origin.fetch) == B
 
 
-async def test_forget_where_drops_the_matching_keys_only(setup):
+async def test_forget_repository_drops_its_tags_only(setup):
     cache, clock, origin = setup
     for key in (("r", "v1"), ("r", "v2"), ("s", "v1")):
         await cache.resolve(key, origin.fetch)
     origin.answer = B
-    cache.forget_where(lambda key: key[0] == "r")
+    cache.forget_repository("r")
     assert await cache.resolve(("r", "v1"), origin.fetch) == B
     assert await cache.resolve(("r", "v2"), origin.fetch) == B
     assert await cache.resolve(("s", "v1"), origin.fetch) == A  # still cached
