@@ -21,6 +21,7 @@ from .sharedtags import SharedTags
 from .singleflight import SingleFlight
 
 log = logging.getLogger("ocicache.tags")
+FAILING_HOLD_S = 5.0  # after a failed revalidation, seconds a stale tag is served without retrying
 
 
 class TagCache:
@@ -36,6 +37,8 @@ class TagCache:
         self.generations = generations if generations is not None else Generations()
         self.shared = shared
         self._flights = SingleFlight()  # a tag missed by many clients at once: one origin request
+        # key -> until when a stale entry is served without asking the failing origin again
+        self._failing: LRUCache[tuple[str, str], float] = LRUCache(10_000)
 
     def _fresh(self, entry: tuple[Digest | OCIError, float, int] | None, now: float) -> bool:
         if entry is None:
@@ -58,6 +61,9 @@ class TagCache:
         now = self._clock()
         generation = self.generations.get(key[0])
         entry = self._lookup(key, now, generation)
+        if entry is not None and isinstance(entry[0], Digest) and now < self._failing.get(key, 0.0) \
+                and now - entry[1] < self.ttl + self.stale_if_error:
+            return entry[0]  # the origin failed a moment ago: no retry storm while it is down
         if self._fresh(entry, now):
             value = entry[0]
             if isinstance(value, OCIError):
@@ -72,6 +78,7 @@ class TagCache:
             if entry is not None and isinstance(entry[0], Digest) and now - entry[1] < self.ttl + self.stale_if_error:
                 log.warning("origin failed revalidating tag %s (%s); serving the cached %s",
                             ":".join(key), exc.message, entry[0])
+                self._failing[key] = now + FAILING_HOLD_S
                 return entry[0]
             raise
         self._keep(key, digest, now, generation)
