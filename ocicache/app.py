@@ -64,7 +64,7 @@ def build_origin(cfg: Config, store: BlobStore | None, generations: Generations 
     assert store is not None  # cfg.keeps_cache holds for every origin that is not local
     tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl,
                     generations=generations, shared=SharedTags(store.index))
-    return CachingOrigin(origin, store, tags, cfg.cache.fill_retries)
+    return CachingOrigin(origin, store, tags, cfg.cache.fill_retries, link_ttl=cfg.cache.link_ttl)
 
 
 def build_uploads(cfg: Config, origin: Origin) -> UploadStore:
@@ -100,7 +100,7 @@ def make_app(cfg: Config) -> web.Application:
         origin = build_origin(cfg, store, generations)
         uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes,
-                                 ManifestCache(generations=generations))
+                                 ManifestCache(digest_ttl=min(10.0, cfg.cache.link_ttl), generations=generations))
         mirrors = open_mirrors(cfg, uploads, store) if store is not None and cfg.upstreams.registries else None
         if mirrors is not None:
             app[MIRRORS] = mirrors  # docs/MIRRORS.md

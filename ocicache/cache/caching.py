@@ -4,12 +4,17 @@
 not know whether it hits the cache (as CNCF distribution's proxyBlobStore wraps its
 remote). Blobs and by-digest manifests are immutable: kept in the store until evicted.
 Tags go through the TagCache. Writes go to the remote first (write-through); a tag this
-node writes is dropped from its TagCache at once.
+node writes is dropped from its TagCache at once. A repository's link to a manifest or blob
+is re-confirmed with the remote once it is older than `link_ttl` (one HEAD per link per
+interval, never one per pull): a delete at the origin, or through another node sharing it,
+answers 404 here within link_ttl and drops the content from the store. While the remote
+fails, what it last confirmed keeps serving.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator
@@ -34,7 +39,7 @@ class CachingOrigin:
     """A remote origin seen through the local store; itself an Origin and a CacheInFront."""
 
     def __init__(self, remote: Origin, store: BlobStore, tags: TagCache, fill_retries: int = 3,
-                 scope: str = "") -> None:
+                 scope: str = "", link_ttl: float = 60.0) -> None:
         """`scope` names the remote in the store's index of repository links: nodes mirroring
         several upstreams share one store, where `library/x` on two upstreams differs. The
         store belongs to whoever opened it (the app): `close` leaves it open."""
@@ -47,6 +52,7 @@ class CachingOrigin:
         # trusted while the repository's generation (shared by the node's workers) holds.
         self._linked: LRUCache[tuple[str, Digest], tuple[int, int]] = LRUCache(200_000)
         self.generations = tags.generations
+        self.link_ttl = link_ttl
         self._flights = SingleFlight()  # many clients missing the same thing: one remote lookup
 
     # ---- what callers ask ----
@@ -99,17 +105,31 @@ class CachingOrigin:
     def _known_size(self, repo: str, digest: Digest) -> int | None:
         """What the remote once confirmed `repo` holds: in memory, else in the store's index
         (kept while the blob is cached, so a restarted node serves it with the origin down)."""
-        generation = self.generations.get(repo)
+        generation, now = self.generations.get(repo), time.time()
         entry = self._linked.get((repo, digest))
-        if entry is not None and entry[1] == generation:
+        if entry is not None and entry[1] == generation and now - entry[2] < self.link_ttl:
             return entry[0]
-        size = self.store.index.linked_size(self._scoped(repo), str(digest))
-        if size is not None:
-            self._linked[(repo, digest)] = (size, generation)
-        return size
+        link = self.store.index.link_of(self._scoped(repo), str(digest))
+        if link is None or now - link[1] >= self.link_ttl:
+            return None  # unknown, or confirmed longer than link_ttl ago: ask the remote again
+        self._linked[(repo, digest)] = (link[0], generation, link[1])
+        return link[0]
+
+    def _last_confirmed(self, repo: str, digest: Digest) -> int | None:
+        """The size the remote last confirmed, however long ago (served while it fails)."""
+        link = self.store.index.link_of(self._scoped(repo), str(digest))
+        return None if link is None else link[0]
+
+    def _gone(self, repo: str, digest: Digest) -> None:
+        """The remote no longer holds `digest` in `repo`: forget the link, and the content
+        once no other repository of this store links it."""
+        self._forget(repo, digest)
+        if not self.store.index.linked_anywhere(str(digest)) and self.store.lookup(digest) is not None:
+            self.store.remove(digest)
+            log.info("origin no longer holds %s in %s: removed it from the cache", digest, repo)
 
     def _confirmed(self, repo: str, digest: Digest, size: int) -> None:
-        self._linked[(repo, digest)] = (size, self.generations.get(repo))
+        self._linked[(repo, digest)] = (size, self.generations.get(repo), time.time())
         self.store.index.link(self._scoped(repo), str(digest), size)
 
     def _forget(self, repo: str, digest: Digest) -> None:
@@ -123,8 +143,22 @@ class CachingOrigin:
         """Size of a blob the remote confirms `repo` holds (cached: content is immutable)."""
         size = self._known_size(repo, digest)
         if size is None:
-            size = await self._flights.run(("size", repo, digest), lambda: self._remote_size(repo, digest))
+            size = await self._flights.run(("size", repo, digest), lambda: self._recheck_size(repo, digest))
         return size
+
+    async def _recheck_size(self, repo: str, digest: Digest) -> int:
+        try:
+            return await self._remote_size(repo, digest)
+        except OCIError as exc:
+            if exc.code is errors.BLOB_UNKNOWN:
+                self._gone(repo, digest)
+                raise
+            size = self._last_confirmed(repo, digest)
+            if size is None:
+                raise
+            log.warning("origin failed re-confirming blob %s in %s (%s); serving the cached copy",
+                        digest, repo, exc.message)
+            return size
 
     async def _remote_size(self, repo: str, digest: Digest) -> int:
         if not await self.remote.blob_linked(repo, digest):
@@ -225,7 +259,18 @@ class CachingOrigin:
         return await self._flights.run(key, lambda: self._fetch_manifest(repo, digest))
 
     async def _fetch_manifest(self, repo: str, digest: Digest) -> bytes:
-        data = await self.remote.get_manifest(repo, digest)  # verified against digest there
+        try:
+            data = await self.remote.get_manifest(repo, digest)  # verified against digest there
+        except OCIError as exc:
+            if exc.code is errors.MANIFEST_UNKNOWN or exc.code is errors.NAME_UNKNOWN:
+                self._gone(repo, digest)
+                raise
+            path = self.store.lookup(digest)
+            if path is None or self._last_confirmed(repo, digest) is None:
+                raise
+            log.warning("origin failed re-confirming manifest %s in %s (%s); serving the cached copy",
+                        digest, repo, exc.message)
+            return path.read_bytes()
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
         self.store.pins.note(repo, digest)
         self._confirmed(repo, digest, len(data))

@@ -50,6 +50,9 @@ class Index:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        if "checked" not in [row[1] for row in self.db.execute("PRAGMA table_info(links)")]:
+            # when the origin last confirmed the link (link_ttl); 0 for rows of an older index
+            self.db.execute("ALTER TABLE links ADD COLUMN checked REAL NOT NULL DEFAULT 0")
 
     @_locked
     def close(self) -> None:
@@ -80,12 +83,24 @@ class Index:
     @_locked
     def link(self, repo: str, digest: str, size: int) -> None:
         """Remember that the origin confirmed `repo` holds `digest` (kept while the blob is)."""
-        self.db.execute("INSERT OR IGNORE INTO links VALUES (?, ?, ?)", (repo, digest, size))
+        self.db.execute("INSERT OR REPLACE INTO links(repo, digest, size, checked) VALUES (?, ?, ?, ?)",
+                        (repo, digest, size, time.time()))
 
     @_locked
     def linked_size(self, repo: str, digest: str) -> int | None:
         row = self.db.execute("SELECT size FROM links WHERE repo=? AND digest=?", (repo, digest)).fetchone()
         return row[0] if row else None
+
+    @_locked
+    def link_of(self, repo: str, digest: str) -> tuple[int, float] | None:
+        """(size, when the origin last confirmed it) of a link, or None."""
+        row = self.db.execute("SELECT size, checked FROM links WHERE repo=? AND digest=?",
+                              (repo, digest)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    @_locked
+    def linked_anywhere(self, digest: str) -> bool:
+        return self.db.execute("SELECT 1 FROM links WHERE digest=? LIMIT 1", (digest,)).fetchone() is not None
 
     @_locked
     def unlink(self, repo: str, digest: str) -> None:

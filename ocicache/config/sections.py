@@ -66,6 +66,10 @@ class CacheConfig:
     """Seconds past tag_ttl a tag keeps serving while the origin fails."""
     negative_ttl: float = 5.0
     """Seconds an unknown tag is remembered as unknown."""
+    link_ttl: float = 60.0
+    """Seconds a node in front of its origin (an edge, or a node of an S3 fleet) serves a
+    manifest or blob after the origin confirmed a repository holds it; then it asks again
+    (one HEAD per link per interval). Bounds how long a delete elsewhere stays pullable here."""
     fill_retries: int = 3
     """Times a fill resumes (by Range) after the origin connection breaks."""
 
