@@ -23,8 +23,8 @@ def store_bytes(edge) -> int:
 
 
 def cli(edge, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ocicache", "cache", *args, "--data-dir", str(edge.data_dir),
-                           "--origin", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "ocicache", "cache", *args, "--data-dir", str(edge.data_dir)],
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_skewed_load_keeps_hot_blobs_within_budget_and_survives_restart(origin, proxy, make_edge):
@@ -95,7 +95,7 @@ def test_cache_commands(origin, proxy, make_edge):
     time.sleep(1.5)                                 # counters reach the index every second
     stats = cli(edge, "stats")
     assert stats.returncode == 0
-    assert "entries    3" in stats.stdout and f"bytes      {3 * 200 * KiB} of" in stats.stdout
+    assert "entries    3" in stats.stdout and f"bytes      600.0 KiB ({3 * 200 * KiB} bytes)," in stats.stdout, stats.stdout  # 3 x 200 KiB
     assert "hits       1" in stats.stdout and "misses     3" in stats.stdout
     victim = edge.data_dir / "cache" / "blobs" / "sha256" / digests[1][7:9] / digests[1][7:]
     victim.write_bytes(b"not the blob")

@@ -94,8 +94,7 @@ def cached_files(node) -> list[str]:
 
 
 def cli(node, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ocicache", "cache", *args, "--data-dir", str(node.data_dir),
-                           "--origin", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "ocicache", "cache", *args, "--data-dir", str(node.data_dir)], capture_output=True, text=True, timeout=120)
 
 
 def open_get(node, path: str, rcvbuf: int | None = None) -> socket.socket:

@@ -182,7 +182,7 @@ def test_sigkill_during_cache_prune(origin, proxy, make_edge, tmp_path):
     total = len(cached_files(edge))
     assert total == 3001
     prune = subprocess.Popen([sys.executable, "-m", "ocicache", "cache", "prune", "--to", "0",
-                              "--data-dir", str(edge.data_dir), "--origin", "http://127.0.0.1:1"],
+                              "--data-dir", str(edge.data_dir)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while len(cached_files(edge)) > total - 300 and time.monotonic() < deadline:
