@@ -58,7 +58,7 @@ def build_origin(cfg: Config, store: BlobStore | None, generations: Generations 
     """The configured origin; a remote one is seen through the local store (the edge cache),
     its tag cache shared by the node's workers (in the store's index, checked against
     `generations`)."""
-    origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout)
+    origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout, cfg.origin.read_only)
     if cfg.origin_is_local:
         return origin
     assert store is not None  # cfg.keeps_cache holds for every origin that is not local
@@ -100,7 +100,8 @@ def make_app(cfg: Config) -> web.Application:
         origin = build_origin(cfg, store, generations)
         uploads = build_uploads(cfg, origin)
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes,
-                                 ManifestCache(digest_ttl=min(10.0, cfg.cache.link_ttl), generations=generations))
+                                 ManifestCache(digest_ttl=min(10.0, cfg.cache.link_ttl), generations=generations),
+                                 read_only=f"push to {cfg.origin_url} instead" if cfg.origin.read_only else None)
         mirrors = open_mirrors(cfg, uploads, store) if store is not None and cfg.upstreams.registries else None
         if mirrors is not None:
             app[MIRRORS] = mirrors  # docs/MIRRORS.md

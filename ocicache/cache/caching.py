@@ -240,8 +240,11 @@ class CachingOrigin:
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         await self.remote.put_blob(digest, staged)
 
-    async def link_blob(self, repo: str, digest: Digest) -> None:
-        await self.remote.link_blob(repo, digest)
+    async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
+        await self.remote.link_blob(repo, digest, source)
+        path = self.store.lookup(digest)  # pushed through this node (or cached): a hit from now on
+        if path is not None:
+            self._confirmed(repo, digest, path.stat().st_size)
 
     async def unlink_blob(self, repo: str, digest: Digest) -> None:
         await self.remote.unlink_blob(repo, digest)
@@ -283,6 +286,8 @@ class CachingOrigin:
         await self.remote.put_manifest(repo, digest, data, tag)
         if tag is not None:
             self.tags.forget((repo, tag))
+        await asyncio.to_thread(self.store.put_bytes, digest, data)  # pull-after-push: a hit
+        self._confirmed(repo, digest, len(data))
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
         await self.remote.delete_manifest(repo, digest)  # and the tags that named it, there

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 from .checks import validate
 from .coerce import build_section
 from .ops import AdminConfig, GcConfig, LogConfig, OpsConfig
-from .sections import (AuthConfig, CacheConfig, LimitsConfig, RateLimitConfig, S3Config, ServerConfig,
-                       StorageConfig, TLSConfig)
+from .sections import (AuthConfig, CacheConfig, LimitsConfig, OriginConfig, RateLimitConfig, S3Config,
+                       ServerConfig, StorageConfig, TLSConfig)
 from .upstreams import UpstreamsConfig
 
 
@@ -20,6 +20,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     s3: S3Config = field(default_factory=S3Config)
+    origin: OriginConfig = field(default_factory=OriginConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)

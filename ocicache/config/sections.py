@@ -29,6 +29,14 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class OriginConfig:
+    """What this node may do to its origin (an http(s) origin: another registry)."""
+    read_only: bool = False
+    """Refuse every push, tag and delete at the first request (405 with Allow) instead of
+    writing it through to the origin; pulls still go through."""
+
+
+@dataclass(frozen=True)
 class S3Config:
     """The S3 origin (`origin = "s3://bucket/prefix"`). Credentials left empty come from the
     usual boto3 chain (AWS_* environment, ~/.aws, instance role)."""

@@ -1,6 +1,8 @@
 """Upload handlers (spec end-4a/4b, end-5, end-6, end-11, end-13 and "Mounting a blob")."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from aiohttp import web
 
 from .. import errors
@@ -15,8 +17,16 @@ from .state import registry_of
 
 def _session_headers(session: UploadSession) -> dict[str, str]:
     return {"Location": f"/v2/{session.repo}/blobs/uploads/{session.id}",
-            "Range": session.range_header(), "Docker-Upload-UUID": session.id,
+            "Range": session.range_header(), "Docker-Upload-UUID": session.id.partition("?")[0],
             "Cache-Control": "no-store"}
+
+
+def _session_ref(request: web.Request, upload_id: str) -> str:
+    """The session an upload URL names: its id, plus the query an origin put in its Location
+    (CNCF distribution's `_state`, carried by an edge that forwards the session), without the
+    parameters this node reads itself (`digest`, `ns`)."""
+    kept = [(k, v) for k, v in request.query.items() if k not in ("digest", "ns")]
+    return upload_id + ("?" + urlencode(kept) if kept else "")
 
 
 def _created(name: str, digest: Digest) -> web.Response:
@@ -72,7 +82,7 @@ async def _append_chunk(request: web.Request, session: UploadSession) -> None:
 
 
 async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
-    async with registry_of(request).upload(name, upload_id) as session:
+    async with registry_of(request).upload(name, _session_ref(request, upload_id)) as session:
         await _append_chunk(request, session)
     return web.Response(status=202, headers=_session_headers(session))
 
@@ -80,7 +90,7 @@ async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.S
 async def put_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     registry = registry_of(request)
     digest = digest_param(request, required=True)
-    async with registry.upload(name, upload_id) as session:
+    async with registry.upload(name, _session_ref(request, upload_id)) as session:
         if request.body_exists:
             await _append_chunk(request, session)
         await registry.finish_upload(session, digest)
@@ -88,12 +98,12 @@ async def put_upload(request: web.Request, name: str, upload_id: str) -> web.Str
 
 
 async def upload_status(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
-    async with registry_of(request).upload(name, upload_id) as session:
+    async with registry_of(request).upload(name, _session_ref(request, upload_id)) as session:
         return web.Response(status=204, headers=_session_headers(session))
 
 
 async def cancel_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     registry = registry_of(request)
-    async with registry.upload(name, upload_id) as session:
+    async with registry.upload(name, _session_ref(request, upload_id)) as session:
         await registry.cancel_upload(session)
     return web.Response(status=204)

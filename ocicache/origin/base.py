@@ -30,9 +30,10 @@ class UploadMode(enum.Enum):
     STAGED = "staged"
     """Sessions are staged on this node's disk and handed over whole by `put_blob` (directory)."""
     WRITE_THROUGH = "write-through"
-    """The origin keeps the sessions, written as the bytes arrive (S3): `open_uploads()`."""
+    """The origin keeps the sessions, written as the bytes arrive (S3; another registry, to
+    which each request is forwarded): `open_uploads()`."""
     READ_ONLY = "read-only"
-    """The origin takes no writes (another registry): `put_blob` raises Unsupported."""
+    """The origin takes no writes (a mirrored upstream, `[origin] read_only`): writes raise Unsupported."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ class Origin(Protocol):
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         """Take the verified file `staged` (consumed) as the content of `digest`."""
 
-    async def link_blob(self, repo: str, digest: Digest) -> None:
-        """Make a stored blob visible in `repo`."""
+    async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
+        """Make a stored blob visible in `repo`; `source`: a repository known to hold it (a
+        mount; a registry origin mounts from there, BLOB_UNKNOWN if it cannot)."""
 
     async def blob_linked(self, repo: str, digest: Digest) -> bool:
         """Whether `repo` sees the blob (as a layer/config or as a manifest revision)."""

@@ -1,4 +1,4 @@
-"""A read-only origin that is another OCI registry (another ocicache node, CNCF distribution, ...).
+"""An origin that is another OCI registry (another ocicache node, CNCF distribution, ...).
 
 Speaks the OCI Distribution API over HTTP(S) with one pooled `aiohttp.ClientSession`
 (created inside the running loop on first use, closed by `close()`). It keeps the `Origin`
@@ -38,7 +38,7 @@ from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
 from .base import CacheInFront, Health
 from .ratebudget import RateBudget
-from .readonly import ReadOnlyOrigin
+from .registry_writes import RegistryWrites
 from .retry import Backoff
 from .upstream_auth import UpstreamAuth
 
@@ -66,12 +66,14 @@ def _retry_after(value: str | None) -> float:
         return 1.0
 
 
-class DistributionOrigin(ReadOnlyOrigin):
-    """Content read through another registry's HTTP API; writes are refused."""
+class DistributionOrigin(RegistryWrites):
+    """Content read through another registry's HTTP API; writes forwarded to it when
+    `writable` (registry_writes.py, forwarded.py), else refused."""
 
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  max_connections: int = 64, retries: int = 3, name: str | None = None,
-                 auth: UpstreamAuth | None = None, budget: RateBudget | None = None) -> None:
+                 auth: UpstreamAuth | None = None, budget: RateBudget | None = None,
+                 writable: bool = False) -> None:
         url = yarl.URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError(f"origin {base_url!r}: expected http(s)://host[:port]")
@@ -88,6 +90,8 @@ class DistributionOrigin(ReadOnlyOrigin):
         self.budget = budget
         self._session: aiohttp.ClientSession | None = None
         self._linked_sizes: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see blob_linked
+        self.writable = writable
+        self._pushed: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see RegistryWrites.pushed
 
     kind = "registry"
 

@@ -14,9 +14,11 @@ from .s3client import S3Settings
 from .upstream_auth import UpstreamAuth
 
 
-def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = None) -> Origin:
+def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = None,
+                read_only: bool = False) -> Origin:
     """The origin named by a config URL: file:///path, s3://bucket/prefix or http(s)://host[:port].
-    `timeout`: seconds an http(s) origin may stay silent (default: DistributionOrigin's)."""
+    `timeout`: seconds an http(s) origin may stay silent (default: DistributionOrigin's); an
+    http(s) origin takes pushes written through to it unless `read_only`."""
     if url.startswith("s3://"):
         c = s3 or S3Config()
         bucket, _, prefix = url[len("s3://"):].partition("/")
@@ -26,7 +28,8 @@ def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = No
     if url.startswith("file://"):
         return FilesystemOrigin(Path(url[len("file://"):]))
     if url.startswith(("http://", "https://")):
-        return DistributionOrigin(url) if timeout is None else DistributionOrigin(url, read_timeout=timeout)
+        kwargs = {} if timeout is None else {"read_timeout": timeout}
+        return DistributionOrigin(url, writable=not read_only, **kwargs)
     raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")
 
 

@@ -160,7 +160,7 @@ class FilesystemOrigin:
             staged.unlink()
         _fsync_dir(target.parent)
 
-    async def link_blob(self, repo: str, digest: Digest) -> None:
+    async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
         link = self._layer_link(repo, digest)
         if _read_link(link) != digest:
             _write_atomic(link, str(digest).encode())

@@ -24,7 +24,7 @@ class ReadOnlyOrigin:
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         raise self._read_only(f"store blob {digest}")
 
-    async def link_blob(self, repo: str, digest: Digest) -> None:
+    async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
         raise self._read_only(f"link blob {digest} into {repo}")
 
     async def unlink_blob(self, repo: str, digest: Digest) -> None:

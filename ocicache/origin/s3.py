@@ -96,7 +96,7 @@ class S3Origin:
                            self.s3.bucket, self.key(layout.blob_data(digest)))
         Path(staged).unlink(missing_ok=True)
 
-    async def link_blob(self, repo: str, digest: Digest) -> None:
+    async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
         await self._write_link(layout.layer_link(repo, digest), digest)
 
     async def blob_linked(self, repo: str, digest: Digest) -> bool:

@@ -38,8 +38,11 @@ class ManifestInfo:
 
 class Registry:
     def __init__(self, origin: Origin, uploads: UploadStore, max_manifest_bytes: int,
-                 cache: ManifestCache[ManifestInfo] | None = None) -> None:
+                 cache: ManifestCache[ManifestInfo] | None = None, read_only: str | None = None) -> None:
+        """`read_only`: when set (`[origin] read_only`), every write is refused at its first
+        request, with this hint of where to push instead."""
         self.origin = origin
+        self.read_only = read_only
         self.uploads = uploads
         self.max_manifest_bytes = max_manifest_bytes
         self.cache: ManifestCache[ManifestInfo] = cache if cache is not None else ManifestCache()
@@ -59,29 +62,46 @@ class Registry:
         """After a write to `repo`: every worker of this node drops what it kept of it."""
         self.cache.generations.bump(repo)
 
+    def refuse_writes(self, repo: str, what: str, allow: str) -> None:
+        """405 at the first request of a write when this node is read-only (`Allow`: what the
+        URL still takes)."""
+        if self.read_only is not None:
+            raise OCIError(errors.UNSUPPORTED, f"this node is read-only ([origin] read_only = true): it does "
+                           f"not {what} in repository {repo}; {self.read_only}",
+                           detail={"name": repo}, headers={"Allow": allow})
+
     async def delete_blob(self, repo: str, digest: Digest) -> None:
+        self.refuse_writes(repo, f"delete blob {digest}", "GET, HEAD")
         try:
             await self.origin.unlink_blob(repo, digest)
         finally:
             self.wrote(repo)
 
     async def mount_blob(self, repo: str, digest: Digest, source_repo: str) -> bool:
-        """Link a blob that `source_repo` holds into `repo`; False if it does not hold it."""
+        """Link a blob that `source_repo` holds into `repo`; False if it does not hold it (or
+        a registry origin cannot mount it)."""
+        self.refuse_writes(repo, "take uploads", "")
         if not await self.origin.blob_linked(source_repo, digest):
             return False
         await self.origin.blob_size(source_repo, digest)
         try:
-            await self.origin.link_blob(repo, digest)
+            await self.origin.link_blob(repo, digest, source_repo)
+        except OCIError as exc:
+            if exc.code is not errors.BLOB_UNKNOWN:
+                raise
+            return False
         finally:
             self.wrote(repo)
         return True
 
     # ---- uploads ----
     async def start_upload(self, repo: str, digest: Digest | None = None) -> UploadSession:
+        self.refuse_writes(repo, "take uploads", "")
         return await self.uploads.create(repo, digest)
 
     def upload(self, repo: str, upload_id: str) -> AsyncContextManager[UploadSession]:
         """`async with registry.upload(repo, id) as session`: the session, held exclusively."""
+        self.refuse_writes(repo, "take uploads", "")
         return self.uploads.open(repo, upload_id)
 
     async def append_upload(self, session: UploadSession, body: AsyncIterable[bytes],
@@ -145,6 +165,7 @@ class Registry:
 
     async def put_manifest(self, repo: str, reference: Digest | str, data: bytes,
                            content_type: str | None) -> ManifestInfo:
+        self.refuse_writes(repo, f"take manifest {reference}", "GET, HEAD")
         if len(data) > self.max_manifest_bytes:
             raise self.manifest_too_big(repo, len(data))
         parsed = manifests.parse(data, content_type)
@@ -180,6 +201,7 @@ class Registry:
                         f"{self.max_manifest_bytes} bytes", detail={"limit": self.max_manifest_bytes})
 
     async def delete_manifest(self, repo: str, reference: Digest | str) -> None:
+        self.refuse_writes(repo, f"delete manifest {reference}", "GET, HEAD")
         try:
             if isinstance(reference, Digest):
                 await self.origin.delete_manifest(repo, reference)

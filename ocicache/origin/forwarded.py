@@ -1,0 +1,283 @@
+"""Upload sessions forwarded to a registry origin as the bytes arrive (write-through).
+
+The session lives at the origin. The edge's upload id is the origin's own: the last segment
+of the origin's `Location` (`/v2/<repo>/blobs/uploads/<id>`), with the origin's query (CNCF
+distribution's `_state`) carried in the edge's Location, so the edge's Location is the
+origin's path. Any edge in front of the same origin, or the origin itself, can continue it.
+
+While a PATCH streams through, the edge hashes the bytes and writes a local copy in
+`spool_dir` (`fwd-<id>.data` and `fwd-<id>.json`: offset and hash state), only for a session
+opened here and seen whole here; once the origin answered 201 to the final PUT, the copy
+goes to the edge's store (`LocalCopies.keep`). A session another node took part in is
+forwarded without a copy: the origin verifies the digest. Nothing is acknowledged before the
+origin acknowledged it; an origin failure is a 503 UNAVAILABLE (clients retry) and drops the
+local copy.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterable, AsyncIterator
+
+import yarl
+
+from ..errors import OCIError
+from ..hotpaths import digest as hashing
+from ..hotpaths.digest import Hasher
+from ..reference import Digest
+from .base import LocalCopies
+from .uploads import UploadStore, load_hasher, state_key
+
+SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
+"""An origin's upload id as it may appear in a path (no '/', not '.' or '..')."""
+
+
+@dataclass
+class ForwardedSession:
+    id: str                 # the origin's id, plus "?<query>" when its Location carries one
+    repo: str
+    offset: int = 0
+    hasher: Hasher | None = None   # set while this node holds a local copy of every byte
+    algorithm: str = "sha256"
+
+    @property
+    def segment(self) -> str:
+        return self.id.partition("?")[0]
+
+    def range_header(self) -> str:
+        return f"0-{max(self.offset - 1, 0)}"
+
+
+def parse_range_end(value: str | None) -> int | None:
+    """The offset a `Range: 0-<last>` header announces (None when absent or malformed)."""
+    match = re.fullmatch(r"\s*(?:bytes=)?0-(\d+)\s*", value or "")
+    return None if match is None else int(match.group(1)) + 1
+
+
+class ForwardedUploads(UploadStore):
+    def __init__(self, origin: Any, local: LocalCopies | None) -> None:
+        """`origin`: the DistributionOrigin (its `write`, `passed_back`, `pushed`, `_url`)."""
+        super().__init__()
+        self.origin = origin
+        self.local = local
+        if local is not None:
+            local.spool_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- the origin's session URL ----
+    def _url(self, session: ForwardedSession, extra: dict[str, str] | None = None) -> yarl.URL:
+        ref = yarl.URL(f"/v2/{session.repo}/blobs/uploads/{session.segment}?{session.id.partition('?')[2]}")
+        query = dict(ref.query)
+        query.update(extra or {})
+        return self.origin._url(ref.path).with_query(query)
+
+    def _adopt(self, session: ForwardedSession, location: str | None, range_header: str | None) -> None:
+        """Take the origin's new Location (its `_state` may change every request) and offset."""
+        if location:
+            url = yarl.URL(location)
+            prefix = f"/v2/{session.repo}/blobs/uploads/"
+            segment = url.path[len(prefix):] if url.path.startswith(prefix) else ""
+            if not SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
+                raise self.origin._unavailable(f"upload to {session.repo}: the origin answered Location "
+                                               f"{location[:200]!r}, not a session under {prefix}")
+            session.id = segment + (f"?{url.query_string}" if url.query_string else "")
+        end = parse_range_end(range_header)
+        if end == 1 and range_header.strip().endswith("0-0"):  # 0-0 is sent for 0 bytes and for 1
+            session.offset = min(session.offset, 1)
+        elif end is not None:
+            session.offset = end
+
+    # ---- local copy ----
+    def _paths(self, session: ForwardedSession) -> tuple[Path, Path] | None:
+        if self.local is None:
+            return None
+        name = hashlib.sha256(session.segment.encode()).hexdigest()[:32]
+        return self.local.spool_dir / f"fwd-{name}.data", self.local.spool_dir / f"fwd-{name}.json"
+
+    def _save_local(self, session: ForwardedSession) -> None:
+        paths = self._paths(session)
+        if paths is None or session.hasher is None:
+            return
+        tmp = paths[1].with_suffix(".tmp")
+        tmp.write_text(json.dumps({"offset": session.offset,
+                                   state_key(session.algorithm): session.hasher.export_state().hex()}))
+        os.replace(tmp, paths[1])
+
+    def _load_local(self, session: ForwardedSession) -> None:
+        paths = self._paths(session)
+        if paths is None:
+            return
+        try:
+            state = json.loads(paths[1].read_text())
+            algorithm, hasher = load_hasher(state)
+            offset = int(state["offset"])
+            if paths[0].stat().st_size < offset:
+                raise ValueError("short copy")
+        except (OSError, ValueError, KeyError, TypeError):
+            self._drop_local(session)
+            return
+        if session.offset in (offset, 0) and (session.offset == offset or offset <= 1):
+            session.offset, session.hasher, session.algorithm = offset, hasher, algorithm
+            os.truncate(paths[0], offset)
+        else:  # another node appended to it: no whole copy here
+            self._drop_local(session)
+
+    def _drop_local(self, session: ForwardedSession) -> None:
+        session.hasher = None
+        for path in self._paths(session) or ():
+            path.unlink(missing_ok=True)
+
+    # ---- the store ----
+    async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
+        resp = await self.origin.write("POST", self.origin._url(f"/v2/{repo}/blobs/uploads/"),
+                                       f"opening an upload to {repo}", {"Content-Length": "0"})
+        try:
+            if resp.status != 202:
+                raise await self.origin.passed_back(resp, f"opening an upload to {repo}")
+            session = ForwardedSession("", repo, algorithm=digest.algorithm if digest else "sha256")
+            self._adopt(session, resp.headers.get("Location"), None)
+        finally:
+            resp.release()
+        session.offset = 0
+        if self.local is not None:
+            session.hasher = hashing.new(session.algorithm)
+            paths = self._paths(session)
+            paths[0].write_bytes(b"")
+            self._save_local(session)
+        return session
+
+    @asynccontextmanager
+    async def open(self, repo: str, upload_id: str) -> AsyncIterator[ForwardedSession]:
+        segment, _, query = upload_id.partition("?")
+        if not SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
+            raise self.unknown(repo, upload_id)
+        async with self.lock_for(segment):
+            session = ForwardedSession(upload_id, repo)
+            try:
+                await self._status(session)
+            except BaseException:
+                self._drop_local(session)  # the origin lost it, or is gone: no staged copy stays
+                raise
+            self._load_local(session)
+            yield session
+
+    async def _status(self, session: ForwardedSession) -> None:
+        """Where the origin's session stands (its offset and current Location)."""
+        what = f"upload {session.segment[:64]} of {session.repo}"
+        resp = await self.origin.write("GET", self._url(session), what)
+        try:
+            if resp.status == 404:
+                raise self.unknown(session.repo, session.segment)
+            if resp.status not in (200, 204):
+                raise await self.origin.passed_back(resp, what)
+            self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
+        finally:
+            resp.release()
+
+    async def append(self, session: ForwardedSession, body: AsyncIterable[bytes]) -> int:
+        """Stream the body to the origin's session, hashing and copying it on the way."""
+        paths = self._paths(session) if session.hasher is not None else None
+        fd = os.open(paths[0], os.O_WRONLY) if paths else None
+        start, sent = session.offset, 0
+
+        async def through() -> AsyncIterator[bytes]:
+            nonlocal sent
+            async for piece in body:
+                if fd is not None:
+                    session.hasher.update_and_write(fd, piece, start + sent)
+                sent += len(piece)
+                yield piece
+
+        what = f"upload {session.segment[:64]} of {session.repo}"
+        try:
+            resp = await self.origin.write("PATCH", self._url(session), what,
+                                           {"Content-Type": "application/octet-stream"}, data=through())
+        except BaseException:
+            self._drop_local(session)
+            raise
+        finally:
+            if fd is not None:
+                os.close(fd)
+        try:
+            if resp.status != 202:
+                self._drop_local(session)
+                raise await self.origin.passed_back(resp, what)
+            session.offset = start + sent
+            self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
+        finally:
+            resp.release()
+        self._save_local(session)
+        return sent
+
+    @staticmethod
+    def mark(session: ForwardedSession) -> int:
+        return session.offset
+
+    async def rollback(self, session: ForwardedSession, mark: int) -> None:
+        """The origin already holds the refused chunk: the session cannot go on; drop it."""
+        await self.discard(session)
+
+    async def commit(self, session: ForwardedSession, digest: Digest) -> None:
+        """Verify here when every byte went through this node, then PUT at the origin; only
+        its 201 makes the blob the client's (and the local copy the store's)."""
+        paths = self._paths(session) if session.hasher is not None else None
+        if paths is not None:
+            if digest.algorithm == session.algorithm:
+                actual_hex = session.hasher.hexdigest()
+            else:
+                actual_hex = await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm)
+            actual = Digest.from_hex(actual_hex, digest.algorithm)
+            if actual != digest:
+                await self.discard(session)
+                raise self.digest_mismatch(session.repo, actual, digest)
+        what = f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
+        try:
+            resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what,
+                                           {"Content-Length": "0", "Content-Type": "application/octet-stream"})
+        except BaseException:
+            self._drop_local(session)
+            raise
+        try:
+            if resp.status != 201:
+                self._drop_local(session)
+                raise await self.origin.passed_back(resp, what)
+        finally:
+            resp.release()
+        self.origin.pushed(session.repo, digest, session.offset)
+        if paths is not None:
+            paths[1].unlink(missing_ok=True)
+            await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+
+    async def discard(self, session: ForwardedSession) -> None:
+        self._drop_local(session)
+        try:
+            resp = await self.origin.write("DELETE", self._url(session), f"cancelling upload {session.segment[:64]}")
+            resp.release()
+        except OCIError:
+            pass  # the origin expires sessions nobody finishes
+
+    async def expire(self, older_than: float) -> int:
+        """Local copies of sessions idle for `older_than` seconds (the origin expires its own)."""
+        if self.local is None:
+            return 0
+        return await asyncio.to_thread(_expire_spool, self.local.spool_dir, older_than)
+
+
+def _expire_spool(spool: Path, older_than: float) -> int:
+    expired = 0
+    for path in spool.glob("fwd-*.json"):
+        try:
+            if time.time() - path.stat().st_mtime > older_than:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".data").unlink(missing_ok=True)
+                expired += 1
+        except OSError:
+            continue
+    return expired
+
