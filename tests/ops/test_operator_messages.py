@@ -232,7 +232,7 @@ def test_admin_api_error_paths(edge):
 
 def test_client_visible_errors_through_an_edge(edge):
     """What docker or skopeo print comes from these: an unknown tag (asked twice: the second
-    answer comes from the negative tag cache), an unknown blob, a push to a read-through edge."""
+    answer comes from the negative tag cache), an unknown blob, an unknown upload session forwarded to the origin."""
     accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
     for _ in range(2):
         got, _, answer = request(edge.url, "GET", "/v2/team/app/manifests/nosuch", headers=accept)
@@ -244,7 +244,9 @@ def test_client_visible_errors_through_an_edge(edge):
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     got, _, answer = request(edge.url, "POST", f"/v2/team/app/blobs/uploads/?digest={digest}", body=data,
                              headers={"Content-Type": "application/octet-stream"})
-    assert got == 405 and b"UNSUPPORTED" in answer, (got, answer)   # read-through: push to the origin
+    assert got == 201, (got, answer)   # written through to the origin (issue 15)
+    got, _, answer = request(edge.url, "GET", f"/v2/team/app/blobs/uploads/{'0' * 32}")
+    assert got == 404 and b"BLOB_UPLOAD_UNKNOWN" in answer, (got, answer)
     for text in (answer.decode(), edge.log_path.read_text()):
         assert_for_people(text, "edge answers and log")
 
