@@ -12,6 +12,7 @@ import pytest
 from ocicache import config
 from ocicache.app import make_app
 from ocicache.origin import Origin, open_origin
+from ocicache.origin.base import UploadMode
 from ocicache.origin.fs import FilesystemOrigin
 
 from ..conftest import s3_overrides
@@ -28,7 +29,8 @@ class Subject:
 
     @property
     def writable(self) -> bool:
-        return self.writer is self.origin
+        """Writes through `origin` are taken (a registry origin forwards them to its node)."""
+        return self.origin.upload_mode is not UploadMode.READ_ONLY
 
 
 def _tmp_files(root: Path):
