@@ -1,4 +1,4 @@
-"""The command line, the product's public face (../shared/DESIGN.md): one module per subcommand.
+"""The command line, the product's public face (docs/ARCHITECTURE.md): one module per subcommand.
 
     serve.py         ocicache serve: the node (workers, TLS, server limits)
     cache.py         ocicache cache stats | prune | verify

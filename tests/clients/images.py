@@ -42,14 +42,14 @@ class Shape:
     name: str
     layers: tuple[int, ...]                        # payload bytes of each layer of each platform
     platforms: tuple[str, ...] = ("linux/amd64",)  # more than one: an image index
-    shared: tuple[int, ...] = ()                   # base layers common to every platform
+    common: tuple[int, ...] = ()                   # base layers common to every platform
     referrers: bool = False                        # add a signature and an SBOM referring to it
 
 
 SHAPES = {s.name: s for s in [
     Shape("small", (5 * MiB,)),
     Shape("multilayer", (25 * MiB,) * 4),
-    Shape("multiarch", (256 * KiB,), platforms=("linux/amd64", "linux/arm64/v8"), shared=(64 * KiB,)),
+    Shape("multiarch", (256 * KiB,), platforms=("linux/amd64", "linux/arm64/v8"), common=(64 * KiB,)),
     Shape("artifact", (512 * KiB,), referrers=True),
     Shape("8mb", (8 * MB,)),
     Shape("78mb", tuple(int(x * MB) for x in (2, 6, 20, 50))),
@@ -149,12 +149,12 @@ def _config(shape: Shape, platform: str, layers: list[LayerBlob]) -> dict:
     }
 
 
-def _image(blobs: BlobDir, shape: Shape, seed: int, platform: str, shared: list[LayerBlob]) -> Image:
+def _image(blobs: BlobDir, shape: Shape, seed: int, platform: str, common: list[LayerBlob]) -> Image:
     tag = platform.replace("/", "-")
     own = [blobs.put_layer(_rng(seed, shape.name, platform, str(i)), f"data/{tag}/layer{i}", size,
                            f"{shape.name} {platform} layer {i} seed {seed}")
            for i, size in enumerate(shape.layers)]
-    layers = [*shared, *own]
+    layers = [*common, *own]
     config_digest, config_size = blobs.put_bytes(canonical(_config(shape, platform, layers)))
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
@@ -199,9 +199,9 @@ def build(shape: str | Shape, out_dir: Path, seed: int = 0, tag: str = "latest")
         raise FileExistsError(f"{out} is not empty; build() writes a fresh OCI layout there")
     blobs = BlobDir(out)
     (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    shared = [blobs.put_layer(_rng(seed, shape.name, "shared", str(i)), f"data/shared/layer{i}", size,
-                              f"{shape.name} shared layer {i} seed {seed}") for i, size in enumerate(shape.shared)]
-    images = [_image(blobs, shape, seed, p, shared) for p in shape.platforms]
+    common = [blobs.put_layer(_rng(seed, shape.name, "common", str(i)), f"data/common/layer{i}", size,
+                              f"{shape.name} common layer {i} seed {seed}") for i, size in enumerate(shape.common)]
+    images = [_image(blobs, shape, seed, p, common) for p in shape.platforms]
     if len(images) == 1:
         top = {"mediaType": OCI_MANIFEST, "digest": images[0].digest, "size": images[0].size}
     else:
