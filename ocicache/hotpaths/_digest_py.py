@@ -178,51 +178,68 @@ _PyBuffer_Release.argtypes = [ctypes.POINTER(_PyBuffer)]
 _PyBUF_SIMPLE = 0
 
 
-class _LibcryptoCore:
-    """Hash state held in a SHA256_CTX and advanced by libcrypto."""
+class LibcryptoCore:
+    """Hash state held in a libcrypto SHA*_CTX and advanced by libcrypto. A subclass names the
+    struct (CTX), its Init/Update/Final functions, the digest size and the width of the
+    struct's two bit-counter words (Nl, Nh); SHA-256 here, SHA-512 in `_sha512_py`."""
 
     __slots__ = ("ctx",)
+    CTX: type = ctypes.Structure
+    INIT = UPDATE = FINAL = None
+    DIGEST_SIZE = 0
+    COUNT_BITS = 0
 
     def __init__(self) -> None:
-        self.ctx = _SHA256_CTX()
-        _libcrypto.SHA256_Init(self.ctx)
+        self.ctx = self.CTX()
+        self.INIT(self.ctx)
 
     def update(self, data) -> None:
         if type(data) is bytes:  # the common case: no buffer export needed
-            _libcrypto.SHA256_Update(self.ctx, data, len(data))
+            self.UPDATE(self.ctx, data, len(data))
             return
         view = _PyBuffer()
         _PyObject_GetBuffer(data, view, _PyBUF_SIMPLE)
         try:
-            _libcrypto.SHA256_Update(self.ctx, view.buf, view.len)
+            self.UPDATE(self.ctx, view.buf, view.len)
         finally:
             _PyBuffer_Release(view)
 
     def digest(self) -> bytes:
-        out = ctypes.create_string_buffer(32)
-        _libcrypto.SHA256_Final(out, self.copy().ctx)  # Final pads the context it is given
+        out = ctypes.create_string_buffer(self.DIGEST_SIZE)
+        self.FINAL(out, self.copy().ctx)  # Final pads the context it is given
         return out.raw
 
-    def copy(self) -> _LibcryptoCore:
-        other = _LibcryptoCore.__new__(_LibcryptoCore)
-        other.ctx = _SHA256_CTX.from_buffer_copy(self.ctx)
+    def copy(self) -> LibcryptoCore:
+        other = type(self).__new__(type(self))
+        other.ctx = self.CTX.from_buffer_copy(self.ctx)
         return other
 
     def parts(self) -> tuple[tuple[int, ...], int, bytes]:
         """Return (h, bytes hashed, buffered bytes)."""
         ctx = self.ctx
-        return tuple(ctx.h), ((ctx.Nh << 32) | ctx.Nl) >> 3, bytes(ctx.data[: ctx.num])
+        return tuple(ctx.h), ((ctx.Nh << self.COUNT_BITS) | ctx.Nl) >> 3, bytes(ctx.data[: ctx.num])
 
     @classmethod
-    def from_parts(cls, h, total: int, buffered: bytes) -> _LibcryptoCore:
+    def from_parts(cls, h, total: int, buffered: bytes) -> LibcryptoCore:
         core = cls()
         ctx = core.ctx
         ctx.h[:] = h
         bits = total << 3
-        ctx.Nl, ctx.Nh = bits & 0xFFFFFFFF, bits >> 32
+        ctx.Nl, ctx.Nh = bits & ((1 << cls.COUNT_BITS) - 1), bits >> cls.COUNT_BITS
         ctx.data[: len(buffered)] = buffered
         ctx.num = len(buffered)
         return core
+
+
+class _LibcryptoCore(LibcryptoCore):
+    """SHA-256 in a SHA256_CTX."""
+
+    __slots__ = ()
+    CTX = _SHA256_CTX
+    if _libcrypto is not None:
+        INIT, UPDATE, FINAL = _libcrypto.SHA256_Init, _libcrypto.SHA256_Update, _libcrypto.SHA256_Final
+    DIGEST_SIZE = 32
+    COUNT_BITS = 32
 
 
 # ---- pure-Python core (FIPS 180-4 section 6.2.2) ----

@@ -173,51 +173,15 @@ def _type_libcrypto(lib):
 _libcrypto = _type_libcrypto(_digest_py._libcrypto)
 
 
-class _LibcryptoCore:
-    """Hash state held in a SHA512_CTX and advanced by libcrypto."""
+class _LibcryptoCore(_digest_py.LibcryptoCore):
+    """SHA-512 in a SHA512_CTX."""
 
-    __slots__ = ("ctx",)
-
-    def __init__(self) -> None:
-        self.ctx = _SHA512_CTX()
-        _libcrypto.SHA512_Init(self.ctx)
-
-    def update(self, data) -> None:
-        if type(data) is bytes:
-            _libcrypto.SHA512_Update(self.ctx, data, len(data))
-            return
-        view = _digest_py._PyBuffer()
-        _digest_py._PyObject_GetBuffer(data, view, _digest_py._PyBUF_SIMPLE)
-        try:
-            _libcrypto.SHA512_Update(self.ctx, view.buf, view.len)
-        finally:
-            _digest_py._PyBuffer_Release(view)
-
-    def digest(self) -> bytes:
-        out = ctypes.create_string_buffer(64)
-        _libcrypto.SHA512_Final(out, self.copy().ctx)  # Final pads the context it is given
-        return out.raw
-
-    def copy(self) -> _LibcryptoCore:
-        other = _LibcryptoCore.__new__(_LibcryptoCore)
-        other.ctx = _SHA512_CTX.from_buffer_copy(self.ctx)
-        return other
-
-    def parts(self) -> tuple[tuple[int, ...], int, bytes]:
-        """Return (h, bytes hashed, buffered bytes)."""
-        ctx = self.ctx
-        return tuple(ctx.h), ((ctx.Nh << 64) | ctx.Nl) >> 3, bytes(ctx.data[: ctx.num])
-
-    @classmethod
-    def from_parts(cls, h, total: int, buffered: bytes) -> _LibcryptoCore:
-        core = cls()
-        ctx = core.ctx
-        ctx.h[:] = h
-        bits = total << 3
-        ctx.Nl, ctx.Nh = bits & _M64, bits >> 64
-        ctx.data[: len(buffered)] = buffered
-        ctx.num = len(buffered)
-        return core
+    __slots__ = ()
+    CTX = _SHA512_CTX
+    if _libcrypto is not None:
+        INIT, UPDATE, FINAL = _libcrypto.SHA512_Init, _libcrypto.SHA512_Update, _libcrypto.SHA512_Final
+    DIGEST_SIZE = 64
+    COUNT_BITS = 64
 
 
 # ---- pure-Python core (FIPS 180-4 section 6.4.2) ----
