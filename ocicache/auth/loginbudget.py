@@ -8,8 +8,11 @@ budget reach bcrypt; the rest get 429 at once. A right password gives its tokens
 only failures spend the budget. Buckets hold `per_minute` tokens and refill at that rate per
 minute; the file survives restarts (restarting does not refill a spent budget).
 
-Should the file be unusable (read-only or full disk), the budget falls back to buckets in the
-worker process (logged once): logins keep working, limited per worker.
+Workers that open the file at the same moment contend for it ("database is locked": switching
+a new file to WAL takes a lock that SQLite's busy timeout does not wait for), so a locked or
+busy file is retried for up to LOCKED_RETRY_S. Only a file that stays unusable (read-only or full
+disk) makes the budget fall back to buckets in the worker process (logged once): logins keep
+working, limited per worker.
 """
 from __future__ import annotations
 
@@ -20,14 +23,23 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from .ratelimit import TokenBuckets
 
 log = logging.getLogger("ocicache.auth")
 SCHEMA = "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, stamp REAL NOT NULL)"
 PRUNE_EVERY_S = 60.0
+LOCKED_RETRY_S = 5.0
 MAX_KEY_CHARS = 200
+
+
+T = TypeVar("T")
+
+
+def _transient(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _key(kind: str, value: str) -> str:
@@ -53,12 +65,29 @@ class LoginBudget:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():  # never a connection inherited by fork
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")  # a budget, not a ledger: losing a second is fine
-            db.execute(SCHEMA)
+            db = sqlite3.connect(self.path, timeout=LOCKED_RETRY_S, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")  # a budget, not a ledger: losing a second is fine
+                db.execute(SCHEMA)
+            except sqlite3.Error:
+                db.close()
+                raise
             self._db, self._pid = db, os.getpid()
         return self._db
+
+    def _retrying(self, step: Callable[[], T]) -> T:
+        """`step()`, again while the file is locked by another worker (up to LOCKED_RETRY_S)."""
+        deadline = time.monotonic() + LOCKED_RETRY_S
+        pause = 0.002
+        while True:
+            try:
+                return step()
+            except sqlite3.Error as exc:
+                if not _transient(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)  # blocking on purpose: the budget must be decided before bcrypt
+            pause = min(pause * 2, 0.05)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -66,10 +95,11 @@ class LoginBudget:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def _fallback(self, exc: Exception) -> dict[str, TokenBuckets]:
         if self._memory is None:
@@ -105,7 +135,7 @@ class LoginBudget:
         keys = self._keys(ip, user)
         if self._memory is None:
             try:
-                return self._wait(keys, self._levels(self._conn(), keys, self._clock()))
+                return self._retrying(lambda: self._wait(keys, self._levels(self._conn(), keys, self._clock())))
             except (sqlite3.Error, OSError) as exc:
                 self._fallback(exc)
         return self._memory_wait(keys)
@@ -115,7 +145,7 @@ class LoginBudget:
         keys = self._keys(ip, user)
         if self._memory is None:
             try:
-                return self._reserve_db(keys)
+                return self._retrying(lambda: self._reserve_db(keys))
             except (sqlite3.Error, OSError) as exc:
                 self._fallback(exc)
         wait = self._memory_wait(keys)
@@ -151,15 +181,18 @@ class LoginBudget:
             for kind, key in keys:
                 self._memory[kind].give(key)
             return
-        now = self._clock()
         try:
-            with self._tx() as db:
-                levels = self._levels(db, keys, now)
-                db.executemany("INSERT OR REPLACE INTO buckets(key, tokens, stamp) VALUES (?, ?, ?)",
-                               [(key, min(self.limits[kind], level + 1), now)
-                                for (kind, key), level in zip(keys, levels)])
+            self._retrying(lambda: self._refund_db(keys))
         except (sqlite3.Error, OSError) as exc:
             self._fallback(exc)
+
+    def _refund_db(self, keys: list[tuple[str, str]]) -> None:
+        now = self._clock()
+        with self._tx() as db:
+            levels = self._levels(db, keys, now)
+            db.executemany("INSERT OR REPLACE INTO buckets(key, tokens, stamp) VALUES (?, ?, ?)",
+                           [(key, min(self.limits[kind], level + 1), now)
+                            for (kind, key), level in zip(keys, levels)])
 
     def close(self) -> None:
         if self._db is not None and self._pid == os.getpid():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import multiprocessing
 import threading
 import time
 
@@ -66,6 +67,32 @@ def test_budget_falls_back_to_memory_when_the_file_cannot_be_written(tmp_path, c
     assert budget.reserve("1.1.1.1", "a") == (0.0, "") and budget.reserve("1.1.1.1", "b") == (0.0, "")
     assert budget.reserve("1.1.1.1", "c")[1] == "ip"
     assert "failed-login budget file" in caplog.text
+
+
+def _open_at_once_and_spend(path, barrier, spent, fell_back) -> None:
+    budget = LoginBudget(path, 40, 1000)
+    barrier.wait()  # every "worker" opens the new file in the same instant
+    spent.put(sum(1 for _ in range(10) if budget.reserve("1.2.3.4", "u")[0] == 0))
+    fell_back.put(budget._memory is not None)
+
+
+def test_workers_opening_a_new_budget_file_at_once_share_one_budget(tmp_path):
+    # CI once saw 2 workers let 2 x the budget through: one worker's first "PRAGMA journal_mode=WAL"
+    # met the other's lock ("database is locked", which SQLite's busy timeout does not wait for)
+    # and that worker counted in memory. 6 processes x 10 rounds: the file must hold every time.
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        path = tmp_path / f"r{round_}" / "logins.sqlite"
+        barrier, spent, fell_back = ctx.Barrier(6), ctx.Queue(), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once_and_spend, args=(path, barrier, spent, fell_back))
+                 for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        results = [(spent.get(timeout=30), fell_back.get(timeout=30)) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=30)
+        assert [fell for _, fell in results] == [False] * 6, f"round {round_}: a process fell back to memory"
+        assert sum(n for n, _ in results) == 40, f"round {round_}: {results}"
 
 
 async def test_slots_bound_each_address_and_serve_addresses_in_turn():
