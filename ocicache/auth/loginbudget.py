@@ -101,6 +101,16 @@ class LoginBudget:
                 db.execute("ROLLBACK")
             raise
 
+    def _on_file(self, step: Callable[[], T]) -> T | None:
+        """`step()` on the file (retried while locked); None once the file is unusable."""
+        if self._memory is not None:
+            return None
+        try:
+            return self._retrying(step)
+        except (sqlite3.Error, OSError) as exc:
+            self._fallback(exc)
+            return None
+
     def _fallback(self, exc: Exception) -> dict[str, TokenBuckets]:
         if self._memory is None:
             log.error("failed-login budget file %s: %s; counting failed logins per worker process "
@@ -133,21 +143,15 @@ class LoginBudget:
     def wait(self, ip: str, user: str) -> tuple[float, str]:
         """Whether (ip, user) may try now, taking nothing: (0, "") or (seconds, "ip"/"user")."""
         keys = self._keys(ip, user)
-        if self._memory is None:
-            try:
-                return self._retrying(lambda: self._wait(keys, self._levels(self._conn(), keys, self._clock())))
-            except (sqlite3.Error, OSError) as exc:
-                self._fallback(exc)
-        return self._memory_wait(keys)
+        found = self._on_file(lambda: self._wait(keys, self._levels(self._conn(), keys, self._clock())))
+        return found if found is not None else self._memory_wait(keys)
 
     def reserve(self, ip: str, user: str) -> tuple[float, str]:
         """Take a token for (ip, user): (0, "") when taken, else (seconds, kind), nothing taken."""
         keys = self._keys(ip, user)
-        if self._memory is None:
-            try:
-                return self._retrying(lambda: self._reserve_db(keys))
-            except (sqlite3.Error, OSError) as exc:
-                self._fallback(exc)
+        found = self._on_file(lambda: self._reserve_db(keys))
+        if found is not None:
+            return found
         wait = self._memory_wait(keys)
         if not wait[0]:
             for kind, key in keys:
@@ -181,18 +185,16 @@ class LoginBudget:
             for kind, key in keys:
                 self._memory[kind].give(key)
             return
-        try:
-            self._retrying(lambda: self._refund_db(keys))
-        except (sqlite3.Error, OSError) as exc:
-            self._fallback(exc)
+        self._on_file(lambda: self._refund_db(keys))  # unusable file: the memory buckets start full
 
-    def _refund_db(self, keys: list[tuple[str, str]]) -> None:
+    def _refund_db(self, keys: list[tuple[str, str]]) -> bool:
         now = self._clock()
         with self._tx() as db:
             levels = self._levels(db, keys, now)
             db.executemany("INSERT OR REPLACE INTO buckets(key, tokens, stamp) VALUES (?, ?, ?)",
                            [(key, min(self.limits[kind], level + 1), now)
                             for (kind, key), level in zip(keys, levels)])
+        return True
 
     def close(self) -> None:
         if self._db is not None and self._pid == os.getpid():
