@@ -37,6 +37,28 @@ def settled(url: str, timeout: float = 15.0) -> dict:
     return samples
 
 
+class EdgeCounters:
+    """An edge's store lookups and origin fetches between two points: fills that ended ok, bytes
+    fetched, misses, hits (`delta()`; each scrape taken once no fill is in flight)."""
+
+    NAMES = {"fills": ("ocicache_fill_duration_seconds_count", {"outcome": "ok"}),
+             "fetched": ("ocicache_origin_fetched_bytes_total", {}),
+             "misses": ("ocicache_cache_lookups_total", {"result": "miss"}),
+             "hits": ("ocicache_cache_lookups_total", {"result": "hit"})}
+
+    def __init__(self, edge) -> None:
+        self.edge = edge
+        self.before = self.now()
+
+    def now(self) -> dict[str, int]:
+        samples = settled(self.edge.url)     # a fill ends just after its last byte went out
+        return {key: int(metric(samples, name, **labels)) for key, (name, labels) in self.NAMES.items()}
+
+    def delta(self) -> dict[str, int]:
+        after = self.now()
+        return {key: after[key] - self.before[key] for key in after}
+
+
 class FillCounter:
     """Origin fetches an edge made between two scrapes: fills that ended ok, and bytes fetched."""
 

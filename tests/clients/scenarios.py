@@ -1,5 +1,6 @@
 """Building blocks of the client scenarios: images pushed once to an origin node, pulls
-checked blob by blob, what an edge fetched from its origin, and containerd's mirror requests."""
+checked blob by blob, what an edge fetched from its origin, pushes through an edge in front of
+an origin (`EdgeInFront`), and containerd's mirror requests."""
 from __future__ import annotations
 
 import random
@@ -10,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 from ..nodeproc import NodeProcess
 from .containerd import Containerd
 from .images import KiB, Layout, Shape, build
-from .registry import FillCounter
+from .registry import EdgeCounters, FillCounter
 from .skopeo import Skopeo
-from .verify import check_pulled_layout, file_sha256
+from .verify import check_pulled_layout, file_sha256, rehash_blobs, tagged_digest
 
 TAG = "v1"
 
@@ -38,6 +39,48 @@ class Seeded:
                              all_images=len(layout.images) > 1)
             self.pushed[shape] = repo
         return self.pushed[shape]
+
+
+class EdgeInFront:
+    """A push target (issue 15): an edge node whose origin is another registry (an ocicache
+    node, or CNCF distribution). Clients push to `ref(repo)` on the edge; `check(repo, digest)`
+    then pulls the image with skopeo from the origin directly (the digest the client pushed,
+    every blob rehashed) and right after from the edge, which must serve it all from its store
+    (no fill, no miss, a hit per blob: the edge learnt what was pushed through it)."""
+
+    def __init__(self, origin, edge: NodeProcess, work_dir: Path) -> None:
+        self.origin, self.edge, self.work_dir = origin, edge, Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.skopeo = Skopeo()
+
+    def ref(self, repo: str) -> str:
+        return f"{self.edge.hostport}/{repo}:{TAG}"
+
+    def check(self, repo: str, digest: str) -> set[str]:
+        """The blobs (config and layers) of repo:v1, as the origin serves them."""
+        at_origin = self._pull(self.origin.hostport, repo, digest, "origin")
+        counters = EdgeCounters(self.edge)
+        at_edge = self._pull(self.edge.hostport, repo, digest, "edge")
+        assert at_edge == at_origin, f"{repo}: the edge served blobs {sorted(at_edge)}, the origin {sorted(at_origin)}"
+        seen = counters.delta()
+        assert (seen["fills"], seen["fetched"], seen["misses"]) == (0, 0, 0), (
+            f"{repo}: the pull from the edge right after the push through it was not a cache hit: {seen}")
+        blobs = at_origin - {digest}
+        assert seen["hits"] >= len(blobs), f"{repo}: {len(blobs)} blobs pulled, {seen['hits']} store hits: {seen}"
+        return blobs
+
+    def _pull(self, hostport: str, repo: str, digest: str, name: str) -> set[str]:
+        """Copy host/repo:v1 into an OCI layout with skopeo; check its digest and rehash every blob."""
+        dest = self.work_dir / f"{repo.replace('/', '-')}-{name}"
+        try:
+            self.skopeo.copy(f"docker://{hostport}/{repo}:{TAG}", f"oci:{dest}:latest")
+            got = tagged_digest(dest)
+            assert got == digest, f"{repo} pulled from the {name} ({hostport}) is {got}, the client pushed {digest}"
+            bad = rehash_blobs(dest / "blobs" / "sha256")
+            assert not bad, f"{repo} pulled from the {name}: blobs that do not match their digest: {bad}"
+            return {"sha256:" + p.name for p in (dest / "blobs" / "sha256").iterdir()}
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
 
 
 def skopeo_pull_back(skopeo: Skopeo, hostport: str, repo: str, layout: Layout, dest: Path) -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..clients.images import KiB, Layout, Shape, build, write_docker_archive
-from ..clients.registry import metric, scrape, settled
+from ..clients.registry import EdgeCounters, metric, scrape  # noqa: F401  (EdgeCounters: part of this API)
 from ..dockerd import DockerEngine
 from ..nodeproc import NodeProcess
 from ..ocisync import request
@@ -76,27 +76,6 @@ def repo_digest(docker: DockerEngine, ref: str, name: str) -> str:
 def requests_served(node: NodeProcess, route: str, method: str = "GET", status: str = "200") -> int:
     """Requests a node answered on `route` (blob, manifest, ...), from its /metrics."""
     return int(metric(scrape(node.url), "ocicache_http_requests_total", route=route, method=method, status=status))
-
-
-class EdgeCounters:
-    """An edge's origin fetches between two points: fills that ended ok, bytes fetched, misses, hits."""
-
-    NAMES = {"fills": ("ocicache_fill_duration_seconds_count", {"outcome": "ok"}),
-             "fetched": ("ocicache_origin_fetched_bytes_total", {}),
-             "misses": ("ocicache_cache_lookups_total", {"result": "miss"}),
-             "hits": ("ocicache_cache_lookups_total", {"result": "hit"})}
-
-    def __init__(self, edge: NodeProcess) -> None:
-        self.edge = edge
-        self.before = self.now()
-
-    def now(self) -> dict[str, int]:
-        samples = settled(self.edge.url)     # a fill ends just after its last byte reached docker
-        return {key: int(metric(samples, name, **labels)) for key, (name, labels) in self.NAMES.items()}
-
-    def delta(self) -> dict[str, int]:
-        after = self.now()
-        return {key: after[key] - self.before[key] for key in after}
 
 
 @contextmanager
