@@ -52,8 +52,9 @@ bench: venv
 	$(PY) bench/ratios.py bench/results/micro.json
 
 ## End-to-end load benchmark against nginx and CNCF distribution (~9 minutes); see bench/load/README.md.
+## One workload alone: make bench-load BENCH_LOAD_ARGS="--only push-through" (~2 minutes).
 bench-load: system-deps venv
-	$(PY) -m bench.load.run --out bench/results/load $(BENCH_LOAD_ARGS)
+	$(PY) -m bench.load.run $(BENCH_LOAD_ARGS)
 
 ## Soak: mixed push/pull/eviction load for SOAK_SECONDS (default 600), then p50/p99, errors (must
 ## be 0), RSS plot and `cache verify` in bench/results/soak; docs/RELIABILITY.md.

@@ -1,6 +1,7 @@
 """The end-to-end load benchmark: ocicache against nginx and CNCF distribution, in one run.
 
     .venv/bin/python -m bench.load.run [--reps 3] [--duration 4] [--out bench/results/load]
+    .venv/bin/python -m bench.load.run --only push-through --out bench/results/push-through
 
 Starts every server on loopback, seeds them (OCI push API; files for nginx), measures each
 workload once per repetition with the order of servers rotated each time, and writes
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from . import report
+from .pushthrough import PushThrough
 from .servers import Distribution, Nginx, Ocicache
 from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, loopback_copy_mbps,
                         range_latency, sha256_digest, sha256_mbps, wrk)
@@ -47,7 +49,7 @@ def rotated(items: list[str], rep: int) -> list[str]:
 
 
 class Bench:
-    def __init__(self, work: Path, big_size: int, duration: float) -> None:
+    def __init__(self, work: Path, big_size: int, duration: float, push_size: int) -> None:
         self.work = work
         self.big_size = big_size
         self.duration = duration
@@ -57,21 +59,30 @@ class Bench:
         self.oci = Ocicache(work / "ocicache")
         self.oci_copy = Ocicache(work / "ocicache", env={"OCICACHE_SERVER_SENDFILE": "false"})
         self.edge: Ocicache | None = None
+        self.push_edge: Ocicache | None = None
         self.started: list = []
         self.results: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.stamp = 0
+        self.push_through = PushThrough(self.base_url, push_size, self.record, log)
 
     # ---- set-up ----
-    def start(self) -> None:
-        for server in (self.nginx, self.dist, self.oci, self.oci_copy):
-            self.started.append(server)
-            server.start()
-        self.dproxy = Distribution(self.work / "distribution-proxy", remote=self.dist.url)
-        self.started.append(self.dproxy)
-        self.dproxy.start()
+    def _start(self, server) -> None:
+        self.started.append(server)
+        server.start()
+
+    def start(self, only_push_through: bool = False) -> None:
+        """Every server; with `only_push_through`, those the push-through workload needs."""
+        for server in (self.dist, self.oci) if only_push_through else (self.nginx, self.dist, self.oci,
+                                                                        self.oci_copy):
+            self._start(server)
+        if not only_push_through:
+            self.dproxy = Distribution(self.work / "distribution-proxy", remote=self.dist.url)
+            self._start(self.dproxy)
         self.edge = Ocicache(self.work / "edge", "--origin", self.dist.url, "--cache-max-bytes", str(64 << 30))
-        self.started.append(self.edge)
-        self.edge.start()
+        self._start(self.edge)
+        self.push_edge = Ocicache(self.work / "push-edge", "--origin", self.oci.url,
+                                  "--cache-max-bytes", str(64 << 30))
+        self._start(self.push_edge)
 
     def stop(self) -> None:
         for server in reversed(self.started):
@@ -81,11 +92,11 @@ class Bench:
                 log(f"stopping {type(server).__name__} failed: {exc}")
 
     def base_url(self, name: str) -> str:
-        return {"nginx": f"http://127.0.0.1:{self.nginx.port_sendfile}",
-                "nginx-copy": f"http://127.0.0.1:{self.nginx.port_copy}",
-                "distribution": self.dist.url, "distribution-proxy": self.dproxy.url,
-                "ocicache": self.oci.url, "ocicache-copy": self.oci_copy.url,
-                "ocicache-edge": self.edge.url}[name]
+        if name in ("nginx", "nginx-copy"):
+            return f"http://127.0.0.1:{self.nginx.port_sendfile if name == 'nginx' else self.nginx.port_copy}"
+        return {"distribution": self.dist, "distribution-proxy": self.dproxy, "ocicache": self.oci,
+                "ocicache-copy": self.oci_copy, "ocicache-edge": self.edge, "edge of distribution": self.edge,
+                "edge of ocicache": self.push_edge}[name].url
 
     def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
         return f"{self.base_url(name)}/v2/{repo}/blobs/{digest}"
@@ -192,6 +203,7 @@ class Bench:
                 self.record(label, name, {"MB/s": self.big_size / seconds / 1e6})
                 log(f"  {label:28} {name:14} {self.big_size / seconds / 1e6:8.1f} MB/s")
                 os.sync()  # writeback of this push must not land in the next measurement
+        self.push_through.repetition(rep)
 
     def peak_rss(self) -> None:
         for name, server in (("nginx", self.nginx), ("distribution", self.dist),
@@ -217,20 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 4)),
                    help="seconds per wrk run")
     p.add_argument("--big-mib", type=int, default=int(os.environ.get("BENCH_BIG_MIB", 256)))
+    p.add_argument("--push-mib", type=int, default=64, help="blob size of the push-through workload")
+    p.add_argument("--only", choices=["push-through"],
+                   help="run only this workload (and start only the servers it needs)")
+    p.add_argument("--notes", default="", help="what else ran on the machine, say; kept in results.json")
     p.add_argument("--max-seconds", type=float, default=1200,
                    help="no repetition starts after this many seconds")
-    p.add_argument("--out", default="bench/results/load")
+    p.add_argument("--out", help="default bench/results/load, or bench/results/<workload> with --only")
     p.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
     args = p.parse_args(argv)
     for tool in ("wrk", "nginx", "docker-registry", "curl"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is missing (make system-deps installs it)", file=sys.stderr)
             return 2
-    out = Path(args.out)
+    out = Path(args.out or f"bench/results/{args.only or 'load'}")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ocicache-load-"))
     started = time.monotonic()
-    bench = Bench(work, args.big_mib * MIB, args.duration)
+    bench = Bench(work, args.big_mib * MIB, args.duration, args.push_mib * MIB)
+    only_push = args.only == "push-through"
     reps_done = 0
     try:
         info = machine()
@@ -239,17 +256,22 @@ def main(argv: list[str] | None = None) -> int:
         info["sha256 MB/s"] = sha256_mbps()
         info["loopback copy MB/s"] = loopback_copy_mbps()
         log(f"starting servers in {work}")
-        bench.start()
-        log("seeding (OCI push API; files for nginx)")
-        bench.seed(args.reps)
+        bench.start(only_push)
+        if not only_push:
+            log("seeding (OCI push API; files for nginx)")
+            bench.seed(args.reps)
         for rep in range(args.reps):
             if time.monotonic() - started > args.max_seconds:
                 log(f"time budget spent; stopping after {rep} repetitions")
                 break
             log(f"repetition {rep + 1}/{args.reps}")
-            bench.repetition(rep)
+            if only_push:
+                bench.push_through.repetition(rep)
+            else:
+                bench.repetition(rep)
             reps_done += 1
-        bench.peak_rss()
+        if not only_push:
+            bench.peak_rss()
     finally:
         bench.stop()
         if args.keep:
@@ -258,12 +280,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     info["load average at end"] = round(os.getloadavg()[0], 2)
     info.update({"repetitions": reps_done, "wrk seconds": args.duration, "big blob MiB": args.big_mib,
+                 "push-through blob MiB": args.push_mib, "workloads": args.only or "all", "notes": args.notes,
                  "date": time.strftime("%Y-%m-%d %H:%M"), "run seconds": round(time.monotonic() - started)})
     doc = {"machine": info, "results": bench.results}
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     text = report.markdown(doc)
     (out / "results.md").write_text(text)
-    report.charts(doc, out)
+    if not only_push:
+        report.charts(doc, out)
     print(text)
     return 0
 
