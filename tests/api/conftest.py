@@ -1,24 +1,144 @@
-"""Every API test runs against each origin that stores content: the local directory (the
-embedded default) and S3 (the suite's S3 server, tests/conftest.py `s3server`), the latter behind the edge cache and with
-write-through uploads. Tests that push content take `algo` too: each runs with sha256 and
-with sha512 digests."""
+"""Every API test runs against four targets (`target`):
+
+- `fs`: the in-process app (tests/conftest.py `client`) on the local-directory origin;
+- `s3`: the in-process app on S3 (the suite's S3 server, `s3server`), behind the edge cache and
+  with write-through uploads;
+- `workers2`: a real `python -m ocicache serve --workers 2` process on the local-directory origin,
+  talked to over a new connection per request (tests/api/nodeclient.py), so a test's requests
+  spread over both worker processes (issue 14: read-your-writes across workers);
+- `edge`: a real node whose origin is another real node (directory origin), so every push is
+  written through to that origin and every read can be answered by either (issue 15).
+
+Tests that push content take `algo` too: on `fs` and `s3` each runs with sha256 and sha512
+digests; on the process targets with sha256 only (the sha512 paths are the same code there and
+the suite's time is short). The process nodes are started once per session and each test works
+in a repository namespace of its own (nodeclient.py); a test marked `own_node` (one that lists
+the whole catalog) gets nodes of its own instead. A test marked `in_process(reason)` needs the
+in-process app or its store: its process-target parametrizations are skipped with that reason."""
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
 from ocicache import config
+from ocicache.app import make_app
 
 from ..conftest import s3_overrides
+from ..nodeproc import NodeProcess
+from .nodeclient import NodeClient
+
+PROCESS_TARGETS = ("workers2", "edge")
+_namespaces = (f"t{n}" for n in itertools.count(1))
 
 
-@pytest.fixture(params=["fs", pytest.param("s3", marks=pytest.mark.rgw)])  # s3: Ceph RGW
-def cfg(request, tmp_path):
-    if request.param == "fs":
-        return config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")}})
-    return config.load(env={}, overrides=s3_overrides(request.getfixturevalue("s3server"), tmp_path / "data"))
+def pytest_configure(config):
+    config.addinivalue_line("markers", "in_process(reason): an API test that needs the in-process app or its "
+                                       "store; skipped, with the reason, on the process targets")
+    config.addinivalue_line("markers", "own_node: an API test that needs nodes of its own on the process "
+                                       "targets (it sees every repository of the node)")
 
 
-@pytest.fixture(params=["sha256", "sha512"])
+def _params(metafunc):
+    """(target, algo) pairs, or targets alone; process targets skipped for in_process tests."""
+    marker = metafunc.definition.get_closest_marker("in_process")
+    takes_algo = "algo" in metafunc.fixturenames
+    params = []
+    for target in ("fs", "s3", *PROCESS_TARGETS):
+        marks = [pytest.mark.rgw] if target == "s3" else []  # s3: Ceph RGW
+        if target in PROCESS_TARGETS and marker:
+            marks.append(pytest.mark.skip(reason=f"in-process only: {marker.args[0]}"))
+        algos = ("sha256",) if target in PROCESS_TARGETS else ("sha256", "sha512")
+        for algo in algos if takes_algo else (None,):
+            values = (target, algo) if takes_algo else (target,)
+            params.append(pytest.param(*values, marks=marks, id=f"{target}-{algo}" if algo else target))
+    return params
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        names = ["target", "algo"] if "algo" in metafunc.fixturenames else ["target"]
+        metafunc.parametrize(names if len(names) > 1 else names[0], _params(metafunc))
+
+
+@pytest.fixture
+def target(request):
+    """Which target a test runs against (parametrized by pytest_generate_tests above)."""
+    return request.param
+
+
+@pytest.fixture
 def algo(request):
     """The digest algorithm content is pushed under (tests/api/helpers.py takes it as `algo`)."""
     return request.param
+
+
+def start_nodes(kind: str, root) -> list[NodeProcess]:
+    """The started processes of a process target, the one tests talk to last."""
+    if kind == "workers2":
+        node = NodeProcess(root / "node", "--workers", "2")
+        node.start()
+        return [node]
+    origin = NodeProcess(root / "origin")
+    origin.start()
+    edge = NodeProcess(root / "edge", "--origin", origin.url)
+    try:
+        edge.start()
+    except RuntimeError:
+        origin.stop()
+        raise
+    return [origin, edge]
+
+
+def _shared_nodes(kind: str, tmp_path_factory):
+    nodes = start_nodes(kind, tmp_path_factory.mktemp(f"api-{kind}"))
+    yield nodes
+    for node in reversed(nodes):
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def workers2_nodes(tmp_path_factory):
+    yield from _shared_nodes("workers2", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def edge_nodes(tmp_path_factory):
+    yield from _shared_nodes("edge", tmp_path_factory)
+
+
+@pytest.fixture
+def served(request, target, tmp_path):
+    """For a process target: (its processes, the namespace of this test or None for own nodes)."""
+    if request.node.get_closest_marker("own_node") is None:
+        yield request.getfixturevalue(f"{target}_nodes"), next(_namespaces)
+        return
+    nodes = start_nodes(target, tmp_path)
+    yield nodes, None
+    for node in reversed(nodes):
+        node.stop()
+
+
+@pytest.fixture
+def cfg(request, target, tmp_path):
+    if target == "fs":
+        return config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")}})
+    if target == "s3":
+        return config.load(env={}, overrides=s3_overrides(request.getfixturevalue("s3server"), tmp_path / "data"))
+    nodes, _ = request.getfixturevalue("served")
+    storage = {"data_dir": str(nodes[-1].data_dir)}
+    if len(nodes) > 1:
+        storage["origin"] = nodes[0].url
+    return config.load(env={}, overrides={"storage": storage})  # what the node in front runs with
+
+
+@pytest.fixture
+async def client(request, aiohttp_client, target, cfg):
+    """The in-process app for fs and s3; a NodeClient to the node in front for the process targets."""
+    if target not in PROCESS_TARGETS:
+        yield await aiohttp_client(make_app(cfg))
+        return
+    nodes, namespace = request.getfixturevalue("served")
+    node_client = NodeClient(nodes[-1].url, namespace)
+    yield node_client
+    await node_client.close()

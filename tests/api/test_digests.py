@@ -52,6 +52,7 @@ def data_path(digest: str) -> str:
     return f"blobs/{algorithm}/{hexdigest[:2]}/{hexdigest}/data"
 
 
+@pytest.mark.in_process("reads the origin's objects by repository name; the process targets' names carry a namespace")
 async def test_sha512_content_is_laid_out_as_distribution_v3(request, client, cfg):
     image = await push_image(client, REPO, None, algo="sha512")
     config, layer = b'{"sig":1}', b"signature"
@@ -76,6 +77,7 @@ async def test_sha512_content_is_laid_out_as_distribution_v3(request, client, cf
     assert not [key for key in objects if "sha256" in key], sorted(objects)
 
 
+@pytest.mark.in_process("asserts the origin holds no blob but its own, which a node shared by many tests cannot")
 async def test_big_chunked_upload_finished_under_sha512(request, client, cfg):
     """12 MiB in three chunks: on S3 that is a multipart upload, hashed sha256 as it went; the final
     sha512 digest is verified by reading the completed object back. A wrong digest keeps nothing."""
