@@ -8,7 +8,10 @@ node writes is dropped from its TagCache at once. A repository's link to a manif
 is re-confirmed with the remote once it is older than `link_ttl` (one HEAD per link per
 interval, never one per pull): a delete at the origin, or through another node sharing it,
 answers 404 here within link_ttl and drops the content from the store. While the remote
-fails, what it last confirmed keeps serving.
+fails, what it last confirmed keeps serving. The remote's "unknown" for a digest is given
+again for `negative_ttl` (the tag cache's), on every worker, until this node writes the
+repository (absent.py). Existence and size checks, like downloads, are one remote request
+however many clients ask at once (per worker, and per repository generation).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from ..errors import OCIError
 from ..origin import CacheInFront, Health, LocalCopies, Origin, UploadMode
 from ..origin.uploads import UploadStore
 from ..reference import Digest
+from .absent import Absences
 from .singleflight import SingleFlight
 from .blobstore import BlobStore
 from .tags import TagCache
@@ -54,6 +58,7 @@ class CachingOrigin:
         self.generations = tags.generations
         self.link_ttl = link_ttl
         self._flights = SingleFlight()  # many clients missing the same thing: one remote lookup
+        self.absent = Absences(store.index, self.generations, tags.negative_ttl, scope)
 
     # ---- what callers ask ----
     @property
@@ -143,15 +148,19 @@ class CachingOrigin:
         """Size of a blob the remote confirms `repo` holds (cached: content is immutable)."""
         size = self._known_size(repo, digest)
         if size is None:
-            size = await self._flights.run(("size", repo, digest), lambda: self._recheck_size(repo, digest))
+            generation = self.generations.get(repo)  # before the remote is asked: see absent.py
+            self.absent.check("blob", repo, digest, generation)
+            size = await self._flights.run(("size", repo, digest, generation),
+                                           lambda: self._recheck_size(repo, digest, generation))
         return size
 
-    async def _recheck_size(self, repo: str, digest: Digest) -> int:
+    async def _recheck_size(self, repo: str, digest: Digest, generation: int) -> int:
         try:
             return await self._remote_size(repo, digest)
         except OCIError as exc:
             if exc.code is errors.BLOB_UNKNOWN:
                 self._gone(repo, digest)
+                self.absent.remember("blob", repo, digest, exc, generation)
                 raise
             size = self._last_confirmed(repo, digest)
             if size is None:
@@ -242,6 +251,7 @@ class CachingOrigin:
 
     async def link_blob(self, repo: str, digest: Digest, source: str | None = None) -> None:
         await self.remote.link_blob(repo, digest, source)
+        self.absent.forget("blob", repo, digest)
         path = self.store.lookup(digest)  # pushed through this node (or cached): a hit from now on
         if path is not None:
             self._confirmed(repo, digest, path.stat().st_size)
@@ -257,16 +267,19 @@ class CachingOrigin:
             self.store.count("hits")
             metrics.cache_lookup("hit")
             return path.read_bytes()
-        key = ("manifest", repo, digest)
+        generation = self.generations.get(repo)  # before the remote is asked: see absent.py
+        self.absent.check("manifest", repo, digest, generation)
+        key = ("manifest", repo, digest, generation)
         metrics.cache_lookup("fill" if self._flights.running(key) else "miss")  # joined, or fetches it
-        return await self._flights.run(key, lambda: self._fetch_manifest(repo, digest))
+        return await self._flights.run(key, lambda: self._fetch_manifest(repo, digest, generation))
 
-    async def _fetch_manifest(self, repo: str, digest: Digest) -> bytes:
+    async def _fetch_manifest(self, repo: str, digest: Digest, generation: int) -> bytes:
         try:
             data = await self.remote.get_manifest(repo, digest)  # verified against digest there
         except OCIError as exc:
             if exc.code is errors.MANIFEST_UNKNOWN or exc.code is errors.NAME_UNKNOWN:
                 self._gone(repo, digest)
+                self.absent.remember("manifest", repo, digest, exc, generation)
                 raise
             path = self.store.lookup(digest)
             if path is None or self._last_confirmed(repo, digest) is None:
@@ -284,6 +297,7 @@ class CachingOrigin:
 
     async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
         await self.remote.put_manifest(repo, digest, data, tag)
+        self.absent.forget("manifest", repo, digest)
         if tag is not None:
             self.tags.forget((repo, tag))
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # pull-after-push: a hit
