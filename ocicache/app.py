@@ -14,9 +14,11 @@ from . import metrics
 from .auth import install as install_auth
 from .cache import BlobStore, CachingOrigin, ManifestCache, TagCache
 from .cache.generations import Generations
+from .cache.journal import PurgeJournal
 from .cache.sharedtags import SharedTags
 from .config import Config
 from .http.access import access
+from .http.admin import PURGES
 from .http.intake import refuse_encoded_bodies
 from .http.middleware import common_headers, oci_errors
 from .http.mirror_choice import MIRRORS
@@ -58,7 +60,7 @@ def build_origin(cfg: Config, store: BlobStore | None, generations: Generations 
     """The configured origin; a remote one is seen through the local store (the edge cache),
     its tag cache shared by the node's workers (in the store's index, checked against
     `generations`)."""
-    origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout, cfg.origin.read_only)
+    origin = open_origin(cfg.origin_url, cfg.s3, cfg.storage.origin_timeout, cfg.origin)
     if cfg.origin_is_local:
         return origin
     assert store is not None  # cfg.keeps_cache holds for every origin that is not local
@@ -102,15 +104,21 @@ def make_app(cfg: Config) -> web.Application:
         app[REGISTRY] = Registry(origin, uploads, cfg.limits.max_manifest_bytes,
                                  ManifestCache(digest_ttl=min(10.0, cfg.cache.link_ttl), generations=generations),
                                  read_only=f"push to {cfg.origin_url} instead" if cfg.origin.read_only else None)
-        mirrors = open_mirrors(cfg, uploads, store) if store is not None and cfg.upstreams.registries else None
+        mirrors = open_mirrors(cfg, uploads, store, generations) if store is not None and cfg.upstreams.registries \
+            else None
         if mirrors is not None:
             app[MIRRORS] = mirrors  # docs/MIRRORS.md
-        flusher = asyncio.create_task(_flush_store(store)) if store is not None else None
+        journal = PurgeJournal.over(origin, store.index, generations, cfg.cache.purge_poll,
+                                    cfg.data_path / "purge-journal.lock") if store is not None else None
+        tasks = [asyncio.create_task(_flush_store(store))] if store is not None else []
+        if journal is not None:
+            app[PURGES] = journal  # purges reach the other nodes on the origin: cache/journal.py
+            tasks.append(asyncio.create_task(journal.run()))
         yield
-        if flusher is not None:
-            flusher.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+                await task
         if mirrors is not None:
             await mirrors.close()
         await origin.close()

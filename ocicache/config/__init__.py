@@ -4,7 +4,7 @@ Validated once at start (`load`); derived values are computed here, never per re
 `ocicache config check FILE` runs the same validation without serving.
 
     errors.py     ConfigError (a leaf: imports nothing of ocicache)
-    sections.py   [server] [storage] [s3] [cache] [limits] [auth] [tls] [ratelimit]
+    sections.py   [server] [storage] [origin] [s3] [cache] [limits] [auth] [tls] [ratelimit]
     ops.py        [log] [ops] [admin] [gc]
     upstreams.py  [upstreams] (mirrored registries)
     model.py      Config: the sections and the values derived from them
@@ -19,10 +19,10 @@ from .load import load
 from .model import SECTIONS, Config
 from . import summary
 from .ops import AdminConfig, GcConfig, LogConfig, OpsConfig, read_admin_token
-from .sections import (AuthConfig, CacheConfig, LimitsConfig, RateLimitConfig, S3Config, ServerConfig,
-                       StorageConfig, TLSConfig)
+from .sections import (AuthConfig, CacheConfig, LimitsConfig, OriginConfig, RateLimitConfig, S3Config,
+                       ServerConfig, StorageConfig, TLSConfig)
 from .upstreams import UpstreamsConfig
 
 __all__ = ["SECTIONS", "AdminConfig", "AuthConfig", "CacheConfig", "Config", "ConfigError", "GcConfig",
-           "LimitsConfig", "LogConfig", "OpsConfig", "RateLimitConfig", "S3Config", "ServerConfig",
+           "LimitsConfig", "LogConfig", "OpsConfig", "OriginConfig", "RateLimitConfig", "S3Config", "ServerConfig",
            "StorageConfig", "TLSConfig", "UpstreamsConfig", "load", "read_admin_token", "summary", "validate"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import yarl
+
 from ..auth.acl import Acl, AclError
 from ..auth.htpasswd import HtpasswdError, parse as parse_htpasswd
 from ..auth.ratelimit import parse_networks
@@ -15,7 +17,12 @@ from ..auth.tls import server_context
 from ..auth.tokens import KeyFileError, TokenService
 from .errors import ConfigError
 from .ops import validate_ops
-from .upstreams import validate_upstreams
+from .upstreams import realm_problem, validate_upstreams
+
+PURGE_RETENTION_S = 3600.0
+"""Seconds a purge journal entry is kept in the origin (cache/journal.py); every node must poll
+well within it, so `[cache] purge_poll` is at most a sixth of it."""
+MAX_PURGE_POLL = PURGE_RETENTION_S / 6
 
 
 def validate(cfg) -> None:
@@ -35,6 +42,11 @@ def validate(cfg) -> None:
         raise ConfigError("[storage] origin_timeout: must be positive (seconds)")
     if cfg.cache.fill_retries < 0:
         raise ConfigError("[cache] fill_retries: must be 0 or more")
+    if not 0 < cfg.cache.link_ttl <= 86400:
+        raise ConfigError("[cache] link_ttl: must be more than 0 and at most 86400 seconds (a day)")
+    if not 0 < cfg.cache.purge_poll <= MAX_PURGE_POLL:
+        raise ConfigError(f"[cache] purge_poll: must be more than 0 and at most {MAX_PURGE_POLL:g} seconds "
+                          f"(purge journal entries are kept {PURGE_RETENTION_S:g} s)")
     if cfg.limits.max_manifest_bytes < 1024:
         raise ConfigError("[limits] max_manifest_bytes: must be at least 1024")
     if cfg.limits.upload_chunk_bytes < 4096:
@@ -68,9 +80,25 @@ def validate(cfg) -> None:
     validate_ops(cfg)
     try:
         validate_upstreams(cfg.upstreams)
+        check_origin_credentials(cfg)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     check_access_control(cfg)
+
+
+def check_origin_credentials(cfg) -> None:
+    """`[origin]` credentials: readable, for a registry origin, token services that may get them."""
+    o = cfg.origin
+    credentials = o.credentials()
+    registry = cfg.origin_url.startswith(("http://", "https://"))
+    if (credentials or o.token_realms) and not registry:
+        raise ValueError(f"[origin] username / token_realms: the origin {cfg.origin_url} is not a registry "
+                         "(http(s)://...); only a registry origin takes credentials here ([s3] has its own keys)")
+    host = yarl.URL(cfg.origin_url).host if registry else None
+    for realm in o.token_realms:
+        problem = realm_problem(realm, host)
+        if problem:
+            raise ValueError(f"[origin] token_realms: {realm!r}: {problem}")
 
 
 def check_access_control(cfg) -> None:

@@ -17,8 +17,10 @@ from .checks import validate
 from .coerce import Where, build_section, shown
 from .errors import ConfigError
 from .model import SECTIONS, Config
+from .sections import SECRET_KEYS
 
 _SECTION_AT_START = re.compile(r"\[(\w+)\]")
+HIDDEN = "(hidden)"
 
 
 def env_name(section: str, key: str) -> str:
@@ -72,6 +74,11 @@ def _flag_where(section: str, flags: Mapping[tuple[str, str], str]) -> Where:
     return where
 
 
+def _hiding_secrets(section: str, where: Where) -> Where:
+    """`where`, showing the value of a secret key (sections.SECRET_KEYS) as (hidden)."""
+    return lambda key, value: where(key, HIDDEN if (section, key) in SECRET_KEYS else value)
+
+
 def load(path: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None,
          overrides: Mapping[str, Mapping[str, Any]] | None = None,
          flags: Mapping[tuple[str, str], str] | None = None) -> Config:
@@ -88,7 +95,7 @@ def load(path: str | os.PathLike | None = None, *, env: Mapping[str, str] | None
     for layer, where_of in layers:
         for name, values in layer.items():
             if values:
-                where = where_of(name)
+                where = _hiding_secrets(name, where_of(name))
                 sections[name] = build_section(type(sections[name]), name, values, sections[name], where)
                 source.update({(name, key): where(key, value) for key, value in values.items()})
     cfg = Config(**sections)

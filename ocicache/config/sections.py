@@ -1,10 +1,15 @@
 """The config sections of serving: listen, storage, S3, the cache, limits, authentication,
 TLS and rate limits. Each key has a default here and a doc string saying what it does; every
-key also reads from `OCICACHE_<SECTION>_<KEY>` (config.load)."""
+key also reads from `OCICACHE_<SECTION>_<KEY>` (config.load). The values of `SECRET_KEYS` are
+never repeated in an error or a summary."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+SECRET_KEYS = frozenset({("origin", "password"), ("s3", "secret_access_key")})
+"""(section, key) whose value is a secret: errors name the key and where it was set, not the value."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,38 @@ class OriginConfig:
     read_only: bool = False
     """Refuse every push, tag and delete at the first request (405 with Allow) instead of
     writing it through to the origin; pulls still go through."""
+    username: str = ""
+    """User name this node presents to a protected registry origin (Basic, or in its token
+    requests); empty: the origin is used anonymously. Pulls and pushes both use it."""
+    password: str = field(default="", repr=False)
+    """That user's password (prefer password_file); never logged or shown by `config check`."""
+    password_file: str = ""
+    """A file holding the password (its first line; mode 0600), instead of password."""
+    token_realms: tuple[str, ...] = ()
+    """Token services (`https://auth.example`) besides the origin's own scheme://host:port that
+    may receive these credentials; plain http only on the origin's own host (docs/SECURITY.md)."""
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(username, password), reading password_file; None without a username. ValueError
+        naming the key (never the secret) when they are unusable."""
+        if not self.username:
+            if self.password or self.password_file:
+                raise ValueError("[origin] username is empty but a password (or password_file) is set; "
+                                 "set username too")
+            return None
+        if self.password and self.password_file:
+            raise ValueError("[origin] password and password_file are both set; keep one (password_file)")
+        if not self.password_file:
+            return self.username, self.password
+        try:
+            lines = Path(self.password_file).read_text().splitlines()
+        except OSError as exc:
+            raise ValueError(f"[origin] password_file {self.password_file}: {exc.strerror or 'cannot be read'}; "
+                             "give a file the node's user can read") from None
+        if not lines or not lines[0]:
+            raise ValueError(f"[origin] password_file {self.password_file} is empty; put the password "
+                             "on its first line")
+        return self.username, lines[0]
 
 
 @dataclass(frozen=True)
@@ -47,7 +84,7 @@ class S3Config:
     addressing_style: str = "auto"
     """auto, path or virtual."""
     access_key_id: str = ""
-    secret_access_key: str = ""
+    secret_access_key: str = field(default="", repr=False)
     max_connections: int = 32
     """Connection pool and thread pool size for S3 calls, per worker process."""
     part_bytes: int = 8 * 1024 * 1024
@@ -78,6 +115,9 @@ class CacheConfig:
     """Seconds a node in front of its origin (an edge, or a node of an S3 fleet) serves a
     manifest or blob after the origin confirmed a repository holds it; then it asks again
     (one HEAD per link per interval). Bounds how long a delete elsewhere stays pullable here."""
+    purge_poll: float = 10.0
+    """Seconds between two reads of the origin's purge journal (one LIST on S3): an admin purge
+    taken on another node sharing the origin takes effect here within this (docs/CACHE.md)."""
     fill_retries: int = 3
     """Times a fill resumes (by Range) after the origin connection breaks."""
 

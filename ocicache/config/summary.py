@@ -35,7 +35,11 @@ def _origin(cfg: Any) -> str:
                 f"region {region}, {cfg.s3.addressing_style} addressing, credentials from {credentials})")
     if url.startswith("file://"):
         return f"{url} (a local directory, served from its own files)"
-    return f"{url} (a registry, read through the cache; pushes are refused)"
+    o = cfg.origin
+    pushes = "pushes refused ([origin] read_only)" if o.read_only else "pushes written through to it"
+    secret = f"password from {o.password_file}" if o.password_file else "password in [origin] password"
+    who = f"as user {o.username} ({secret})" if o.username else "anonymously"
+    return f"{url} (a registry, read through the cache, {who}; {pushes})"
 
 
 def _upstreams(cfg: Any) -> str:

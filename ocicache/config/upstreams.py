@@ -86,12 +86,20 @@ def _validate_realms(cfg: UpstreamsConfig) -> None:
             raise ValueError(f"{where}: expected a list of URLs like [\"https://auth.example\"]")
         upstream_host = yarl.URL(str(cfg.registries[name])).host
         for realm in token_realms_of(cfg, name):
-            url = yarl.URL(realm)
-            if url.scheme not in ("http", "https") or not url.host:
-                raise ValueError(f"{where}: {realm!r}: expected https://host[:port]")
-            if url.scheme == "http" and url.host != upstream_host:
-                raise ValueError(f"{where}: {realm!r}: credentials would cross the network in clear to "
-                                 "another host; use the token service's https URL")
+            problem = realm_problem(realm, upstream_host)
+            if problem:
+                raise ValueError(f"{where}: {realm!r}: {problem}")
+
+
+def realm_problem(realm: str, registry_host: str | None) -> str | None:
+    """Why `realm` cannot be listed as a token service of the registry on `registry_host`
+    (`[upstreams] token_realms`, `[origin] token_realms`); None if it can."""
+    url = yarl.URL(realm)
+    if url.scheme not in ("http", "https") or not url.host:
+        return "expected https://host[:port]"
+    if url.scheme == "http" and url.host != registry_host:
+        return "credentials would cross the network in clear to another host; use the token service's https URL"
+    return None
 
 
 def allow_patterns(cfg: UpstreamsConfig) -> tuple[re.Pattern[str], ...]:

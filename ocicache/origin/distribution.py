@@ -169,16 +169,18 @@ class DistributionOrigin(RegistryWrites):
             await self.backoff.wait(attempt + 1)
             attempt += 1
 
-    async def _send(self, method: str, url: yarl.URL, headers: dict[str, str] | None) -> aiohttp.ClientResponse:
-        """One request; through the upstream's auth (token flow, Basic) when it has one."""
+    async def _send(self, method: str, url: yarl.URL, headers: dict[str, str] | None, data: Any = None,
+                    **kwargs: Any) -> aiohttp.ClientResponse:
+        """One request; through the registry's auth (token flow, Basic) when it has one; a
+        401/403 it still answers is DENIED naming the registry and the setting to fix."""
         if self.auth is None:
-            return await self._client().request(method, url, headers=headers)
-        resp = await self.auth.send(self._client(), method, url, headers)
+            return await self._client().request(method, url, headers=headers, data=data, **kwargs)
+        resp = await self.auth.send(self._client(), method, url, headers, data, **kwargs)
         if self.budget is not None:
             self.budget.observe(resp.headers)
         if resp.status in (401, 403) and not url.path.endswith("/_catalog"):
             resp.release()
-            raise self.auth.denied(url.path, resp.status)
+            raise self.auth.denied(url.path, resp.status, method)
         return resp
 
     def _unexpected(self, resp: aiohttp.ClientResponse, what: str) -> OCIError:

@@ -28,7 +28,7 @@ _TRANSPORT = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 class RegistryWrites(ReadOnlyOrigin):
-    """Mixin for DistributionOrigin: needs `writable`, `label`, `_client()`, `_url()`, `_unavailable()`."""
+    """Mixin for DistributionOrigin: needs `writable`, `label`, `_send()`, `_url()`, `_unavailable()`."""
 
     writable: bool = False
     label: str
@@ -46,10 +46,11 @@ class RegistryWrites(ReadOnlyOrigin):
     # ---- one forwarded request ----
     async def write(self, method: str, url: yarl.URL, what: str, headers: dict[str, str] | None = None,
                     data: bytes | AsyncIterator[bytes] | None = None) -> aiohttp.ClientResponse:
-        """Send a write once; any status comes back (the caller releases it); a transport
-        failure is UNAVAILABLE naming the origin and what was being done."""
+        """Send a write once, with the origin's credentials when it has them; any status but
+        401/403 comes back (the caller releases it); those are DENIED naming the setting to fix,
+        a transport failure is UNAVAILABLE naming the origin and what was being done."""
         try:
-            return await self._client().request(method, url, headers=headers, data=data, allow_redirects=False)
+            return await self._send(method, url, headers, data, allow_redirects=False)
         except _TRANSPORT as exc:
             raise self._unavailable(f"{what}: {method} {url} failed ({type(exc).__name__}: {exc}); nothing "
                                     f"was acknowledged; retry once the origin is reachable") from None

@@ -1,4 +1,5 @@
-"""The client side of registry authentication, for upstreams: Docker's token flow and Basic.
+"""The client side of registry authentication, for upstreams and for a registry origin (an
+edge's `--origin http(s)://...` with `[origin]` credentials): Docker's token flow and Basic.
 
 `UpstreamAuth.send(session, method, url, headers)` (used by `DistributionOrigin._send`):
 - attaches what already works for the request's scope: a cached bearer token until it
@@ -8,6 +9,10 @@
   Authentication Specification"), caches it per scope for `expires_in` seconds (default 60),
   and resends once;
 - on 401 with `Basic` resends once with the configured credentials.
+A write asks for the scope a registry needs for it (`scope_of`: `pull,push` for POST, PUT and
+PATCH and for everything under `/blobs/uploads/`, `delete` for DELETE), so the status GET the
+edge sends before each PATCH of a forwarded upload fetches the push token that PATCH needs: a
+streamed body cannot be sent twice, so a 401 to it is not resent but reported.
 Tokens are sent only to the upstream's own URLs: aiohttp drops `Authorization` when a redirect
 leaves the host (blob storage), so a signed storage URL never sees them.
 Credentials go only to a trusted token service (`realm_refusal`): one on the upstream's own
@@ -16,6 +21,8 @@ scheme, host and port, one listed for it in `[upstreams] token_realms`, or a wel
 to another host. Without credentials any https realm may be asked (nothing secret is sent).
 A realm refused is a 502 naming it and the setting; token requests carrying credentials do
 not follow redirects. Failures of the token service become OCIError naming the upstream and the realm.
+Errors name the settings of whoever built the client (`Settings`): `[upstreams] ...` for a
+mirror, `[origin] ...` for an edge's origin. Credentials are never logged.
 """
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ import json
 import logging
 import re
 import time
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import aiohttp
 import yarl
@@ -71,12 +79,32 @@ def realm_refusal(upstream: yarl.URL, realm: str, trusted: Iterable[str] = (),
     return "is not on the upstream's own scheme, host and port, and not listed as its token service"
 
 
-def scope_of(path: str) -> str:
-    """The token scope a request path needs: `repository:<name>:pull` (or the catalog's)."""
+def scope_of(path: str, method: str = "GET") -> str:
+    """The token scope a request needs: `repository:<name>:pull` for reads, `...:pull,push` for
+    writes and every request of an upload session, `...:delete` for DELETE (as CNCF distribution
+    asks), or the catalog's."""
     match = _SCOPE_RE.match(path)
-    if match:
-        return f"repository:{match.group('repo')}:pull"
-    return "registry:catalog:*" if path.rstrip("/").endswith("/_catalog") else ""
+    if not match:
+        return "registry:catalog:*" if path.rstrip("/").endswith("/_catalog") else ""
+    if method == "DELETE":
+        actions = "delete"
+    elif method not in ("GET", "HEAD") or "/blobs/uploads/" in path:
+        actions = "pull,push"
+    else:
+        actions = "pull"
+    return f"repository:{match.group('repo')}:{actions}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where an operator fixes what a refusal is about, in the words of the config."""
+    credentials: str = "[upstreams] credentials for this upstream"
+    realms: str = '[upstreams] token_realms = {{"{name}" = ["{origin}"]}}'
+    """How to list a token service; `{name}` and `{origin}` are filled in."""
+
+
+ORIGIN_SETTINGS = Settings("[origin] username and password (or password_file)",
+                           '[origin] token_realms = ["{origin}"]')
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -88,8 +116,9 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class UpstreamAuth:
     def __init__(self, label: str, credentials: tuple[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic, *, name: str = "", upstream_url: str = "",
-                 trusted_realms: Iterable[str] = ()) -> None:
+                 trusted_realms: Iterable[str] = (), settings: Settings = Settings()) -> None:
         self.label = label  # "upstream docker.io (https://registry-1.docker.io)"
+        self.settings = settings
         self.credentials = credentials
         self.name = name
         self.upstream = yarl.URL(upstream_url) if upstream_url else None
@@ -115,15 +144,16 @@ class UpstreamAuth:
         return None
 
     async def send(self, session: aiohttp.ClientSession, method: str, url: yarl.URL,
-                   headers: dict[str, str] | None) -> aiohttp.ClientResponse:
-        """The response to the request, authenticated as the upstream asks (one retry)."""
-        scope = scope_of(url.path)
+                   headers: dict[str, str] | None, data: Any = None, **kwargs: Any) -> aiohttp.ClientResponse:
+        """The response to the request, authenticated as the upstream asks (one retry; none
+        for a streamed `data`, which cannot be sent again: its 401 comes back)."""
+        scope = scope_of(url.path, method)
         sent = dict(headers or {})
         known = self._known(scope)
         if known is not None:
             sent["Authorization"] = known
-        resp = await session.request(method, url, headers=sent)
-        if resp.status != 401:
+        resp = await session.request(method, url, headers=sent, data=data, **kwargs)
+        if resp.status != 401 or not (data is None or isinstance(data, bytes)):
             return resp
         challenge = resp.headers.get("WWW-Authenticate", "")
         self._tokens.pop(scope, None)
@@ -136,7 +166,7 @@ class UpstreamAuth:
             return resp  # nothing better to offer: the caller sees the 401
         resp.release()
         sent["Authorization"] = answer
-        return await session.request(method, url, headers=sent)
+        return await session.request(method, url, headers=sent, data=data, **kwargs)
 
     async def _answer(self, session: aiohttp.ClientSession, challenge: str, scope: str) -> str | None:
         scheme, params = parse_challenge(challenge)
@@ -165,9 +195,10 @@ class UpstreamAuth:
         shown = realm[:300]
         url = yarl.URL(shown) if why != "is not an http(s) URL" else None
         origin = f"{url.scheme}://{url.authority}" if url is not None else shown
+        listing = self.settings.realms.format(name=self.name, origin=origin)
         message = (f"{self.label} sent clients to the token service {shown}, which {why}; the node did not "
-                   f"ask it (nor send it the credentials configured). If it is this upstream's real token "
-                   f"service, list it: [upstreams] token_realms = {{\"{self.name}\" = [\"{origin}\"]}}")
+                   f"ask it (nor send it the credentials configured). If it is its real token "
+                   f"service, list it: {listing}")
         if origin not in self._warned:
             self._warned.add(origin)
             log.warning("%s", message)
@@ -176,8 +207,8 @@ class UpstreamAuth:
     async def _fetch_token(self, session: aiohttp.ClientSession, params: dict[str, str],
                            scope: str) -> tuple[str, float]:
         realm = params["realm"]
-        query = {k: v for k, v in (("service", params.get("service")),
-                                   ("scope", params.get("scope") or scope)) if v}
+        wanted = [s for s in dict.fromkeys((params.get("scope"), scope)) if s]  # what it said, and what we need
+        query = {k: v for k, v in (("service", params.get("service")), ("scope", wanted)) if v}
         headers = {}
         basic = self._basic_value()
         if basic is not None:
@@ -203,16 +234,20 @@ class UpstreamAuth:
     def _refused(self, realm: str, status: int) -> OCIError:
         who = "the credentials configured" if self.credentials else "anonymous access"
         return OCIError(errors.DENIED, f"{self.label}: token service {realm} refused {who} ({status}); "
-                        "check [upstreams] credentials for this upstream")
+                        f"check {self.settings.credentials}")
 
     def _token_failed(self, realm: str, what: str) -> OCIError:
         return OCIError(errors.UNAVAILABLE, f"{self.label}: token service {realm} {what}; try again later")
 
-    def denied(self, path: str, status: int) -> OCIError:
+    def denied(self, path: str, status: int, method: str = "GET") -> OCIError:
         """The error for a 401/403 the upstream still gives after authenticating."""
-        scope = scope_of(path)
+        scope = scope_of(path, method)
         repo = scope.split(":")[1] if scope.startswith("repository:") else path
-        how = "with the credentials configured" if self.credentials else "anonymously"
-        return OCIError(errors.DENIED, f"{self.label} denied access to repository {repo} {how} ({status}): "
-                        "it may not exist, or it needs credentials ([upstreams] credentials)",
-                        detail={"name": repo})
+        how = f"as user {self.credentials[0]}" if self.credentials else "anonymously"
+        if status == 401:
+            why = "refused the credentials configured" if self.credentials else "needs credentials"
+            why += " (or the repository does not exist there)"
+        else:
+            why = f"does not let that user {scope.rpartition(':')[2].replace(',', ' and ') or 'read'} there"
+        return OCIError(errors.DENIED, f"{self.label} denied {method} on repository {repo} {how} ({status}): "
+                        f"it {why}; check {self.settings.credentials}", detail={"name": repo})
