@@ -2,7 +2,9 @@
 `Authorization: Bearer <the secret in that file>` (re-read on SIGHUP).
 
     GET    /admin/fills                  blobs being fetched from the origin by this worker
-    POST   /admin/purge                  {"repository": r, "tag"?: t, "digest"?: d}
+    POST   /admin/purge                  {"repository": r, "tag"?: t, "digest"?: d}; every worker at
+                                         once, every node on the same origin within [cache] purge_poll
+                                         (cache/journal.py); the answer's "reaches" says which
     POST   /admin/prefetch               {"image": "repo:tag", "platforms"?: ["linux/amd64"]}
     GET    /admin/pins
     PUT    /admin/pins/<repository>      pin (never evict) what the repository's tags hold
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from .. import errors, metrics
 from ..errors import OCIError
+from ..cache.journal import PurgeJournal
 from ..config.ops import read_admin_token
 from ..reference import Digest, check_name, check_tag
 from ..oci import walk
@@ -45,6 +48,8 @@ class AdminState:
 
 
 ADMIN = web.AppKey("admin", AdminState)
+PURGES = web.AppKey("purges", PurgeJournal)
+"""The origin's purge journal (set by make_app when the origin keeps one)."""
 
 
 def _authorize(request: web.Request) -> None:
@@ -94,10 +99,15 @@ async def purge(request: web.Request) -> web.Response:
     repo = check_name(body["repository"])
     tag, digest = body.get("tag"), body.get("digest")
     if tag is not None:
-        check_tag(str(tag))
+        tag = check_tag(str(tag))
     if digest is not None:
         digest = str(Digest.parse(str(digest)))
-    return web.json_response(await ctl.purge(repo, tag, digest))
+    registry = registry_of(request)
+    try:
+        answer = await ctl.purge(repo, tag, digest, request.app.get(PURGES))
+    finally:
+        registry.wrote(repo)  # every worker of this node drops what it kept of the repository
+    return web.json_response(answer)
 
 
 async def prefetch(request: web.Request) -> web.Response:

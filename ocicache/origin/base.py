@@ -13,7 +13,8 @@ directory, S3 and registry origins):
   backend failures are translated to OCIError(UNAVAILABLE) where the backend is called,
   never leaked.
 - Optional abilities raise `Unsupported` (writes of a read-only origin, `open_uploads` of an
-  origin that does not keep upload sessions) or return None (`local_blob_path`, `cache`).
+  origin that does not keep upload sessions) or return None (`local_blob_path`, `cache`,
+  `purge_journal` of an origin that cannot keep one: another registry).
 """
 from __future__ import annotations
 
@@ -51,6 +52,27 @@ class LocalCopies:
 
     spool_dir: Path
     keep: Callable[[Digest, Path, int], None]
+
+
+class JournalStore(Protocol):
+    """Small named objects kept in the origin itself, readable by every node sharing it: the
+    purge journal (cache/journal.py). Names are `layout.purge_entry` names; failures are
+    OCIError(UNAVAILABLE) naming the origin."""
+
+    where: str
+    """Where the entries live, for operators: `s3://bucket/prefix/_ocicache/purges/`, a folder."""
+
+    async def put(self, name: str, data: bytes) -> None:
+        """Write one entry whole (readers never see part of it)."""
+
+    async def names(self) -> list[str]:
+        """Every entry's name (one listing: one LIST per 1,000 entries on S3)."""
+
+    async def get(self, name: str) -> bytes | None:
+        """An entry's bytes; None if it is gone (removed by another node meanwhile)."""
+
+    async def delete(self, name: str) -> None:
+        """Remove an entry (gone already is fine)."""
 
 
 class CacheInFront(Protocol):
@@ -157,3 +179,8 @@ class Origin(Protocol):
 
     def cache(self) -> "CacheInFront | None":
         """The cache this origin is, when it is a cache in front of another origin; else None."""
+
+    def purge_journal(self) -> "JournalStore | None":
+        """Where nodes sharing this origin record and read admin purges (a bucket's or a
+        directory's `_ocicache/purges/`); None when the origin cannot keep one (another
+        registry): a purge then reaches only the node that took it."""

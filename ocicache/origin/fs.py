@@ -29,7 +29,8 @@ from ..errors import OCIError, Unsupported
 from ..hotpaths import rangecopy
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, LocalCopies, UploadMode
+from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
+from .journals import DirectoryJournal
 from .uploads import UploadStore
 
 READ_CHUNK = 1024 * 1024
@@ -92,6 +93,10 @@ class FilesystemOrigin:
 
     def cache(self) -> CacheInFront | None:
         return None
+
+    def purge_journal(self) -> JournalStore | None:
+        """`<root>/_ocicache/purges/`, beside `docker/`."""
+        return DirectoryJournal(self.root / layout.PURGES)
 
     # ---- paths (origin/layout.py) ----
     def _blob_data(self, digest: Digest) -> Path:

@@ -11,6 +11,11 @@ bucket reads what ocicache wrote and back.
     repositories/<name>/_refs/subjects/<alg>/<subject hex>/<alg>/<hex>/link
     _uploads/<id>/...                                   (S3 upload sessions, ocicache's own)
 
+and ocicache's own objects beside `docker/` (relative to the origin's root, where a
+registry:2 never looks):
+
+    _ocicache/purges/<ms since epoch>-<random>.json    the purge journal (cache/journal.py)
+
 Names, tags and digests reaching here have been checked against the spec's grammar.
 """
 from __future__ import annotations
@@ -30,6 +35,7 @@ TAG_CURRENT_LINKS = "tags/*/current/link"
 TAG_INDEX_LINKS = "tags/*/index/*/*/link"
 BLOB_DATA_FILES = "*/*/*/data"
 LAYER_LINKS = "_layers/*/*/link"
+PURGES = "_ocicache/purges"  # relative to the origin's root (the bucket prefix, the directory)
 
 
 def blob_data(digest: Digest) -> str:
@@ -102,6 +108,19 @@ def uploads_dir(upload_id: str) -> str:
     """Upload sessions of the S3 origin (distribution keeps them per repository; sessions
     here are found by id alone, from any node)."""
     return f"{UPLOADS}/{upload_id}"
+
+
+def purge_entry(at: float, nonce: str) -> str:
+    """The name of a purge journal entry written at `at` (epoch seconds): names sort by time."""
+    return f"{int(at * 1000):013d}-{nonce}.json"
+
+
+def purge_entry_time(name: str) -> float | None:
+    """When a purge journal entry was written (epoch seconds); None for a name not ours."""
+    stamp, dash, rest = name.partition("-")
+    if not (dash and stamp.isdigit() and len(stamp) == 13 and rest.endswith(".json")):
+        return None
+    return int(stamp) / 1000
 
 
 def parse_link(data: bytes | None) -> Digest | None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import Unsupported
 from ..reference import Digest
-from .base import LocalCopies, UploadMode
+from .base import JournalStore, LocalCopies, UploadMode
 from .uploads import UploadStore
 
 
@@ -17,6 +17,10 @@ class ReadOnlyOrigin:
 
     def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
         raise self._read_only("keep upload sessions")
+
+    def purge_journal(self) -> JournalStore | None:
+        """Another registry keeps its storage behind its API: there is nowhere to keep a journal."""
+        return None
 
     def _read_only(self, what: str) -> Unsupported:
         return Unsupported(f"cannot {what}: read-only origin {self.base_url}; push to the origin directly")

@@ -15,7 +15,8 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, LocalCopies, UploadMode
+from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
+from .journals import BucketJournal
 from .s3client import S3, Missing, S3Settings
 from .s3uploads import S3Uploads
 
@@ -30,6 +31,7 @@ class S3Origin:
         self.s3 = S3(settings)
         prefix = settings.prefix.strip("/")
         self.root = f"{prefix}/{layout.ROOT}" if prefix else layout.ROOT  # a key prefix, not a folder
+        self.journal_prefix = f"{prefix}/{layout.PURGES}/" if prefix else f"{layout.PURGES}/"
         self.part_bytes = part_bytes
         self.parts_in_flight = parts_in_flight
 
@@ -54,6 +56,10 @@ class S3Origin:
 
     def cache(self) -> CacheInFront | None:
         return None
+
+    def purge_journal(self) -> JournalStore | None:
+        """Objects under `<prefix>/_ocicache/purges/`, beside `docker/`: one LIST reads it."""
+        return BucketJournal(self.s3, self.journal_prefix)
 
     def key(self, relative: str) -> str:
         return f"{self.root}/{relative}"

@@ -1,13 +1,16 @@
 """Operator actions on the edge cache (the admin API calls these): purge, pin, prefetch,
-list fills. They act on the store shared by every worker; the tag cache of other worker
-processes keeps a purged tag until its `tag_ttl` runs out. The origin says whether it is a
-cache in front of another (`origin.cache()`); a node serving its own files has none.
+list fills. They act on the store and the tag cache shared by every worker (the caller
+moves the repository's generation so every worker's memory follows). A purge is recorded
+in the origin's purge journal, when it keeps one, for every other node sharing the origin
+(cache/journal.py). The origin says whether it is a cache in front of another
+(`origin.cache()`); a node serving its own files has none.
 """
 from __future__ import annotations
 
 import asyncio
 
 from .. import errors
+from ..cache.journal import PurgeJournal
 from ..errors import OCIError
 from ..oci import walk
 from ..origin import Origin
@@ -39,8 +42,10 @@ class CacheControl:
         digest = ref if isinstance(ref, Digest) else await self.cache.remote.resolve_tag(repo, ref)
         return await self.cache.remote.get_manifest(repo, digest)
 
-    async def purge(self, repo: str, tag: str | None = None, digest: str | None = None) -> dict:
-        """Remove an image, a digest or a whole repository's content from the store."""
+    async def purge(self, repo: str, tag: str | None = None, digest: str | None = None,
+                    journal: PurgeJournal | None = None) -> dict:
+        """Remove an image, a digest or a whole repository's content from the store, and
+        record it in `journal` for the other nodes (None: the origin keeps none)."""
         digests = await self.content(repo, tag, digest)
         for name in ([tag] if tag else [] if digest else await self.cache.remote.list_tags(repo)):
             self.cache.forget_tag(repo, name)
@@ -50,8 +55,22 @@ class CacheControl:
             if size:
                 freed += size
                 removed.append(str(d))
-        return {"repository": repo, "removed": removed, "bytes_freed": freed,
-                "considered": len(digests)}
+        answer = {"repository": repo, "removed": removed, "bytes_freed": freed, "considered": len(digests),
+                  "reaches": f"this node only: its origin ({self.cache.remote.kind}) keeps no purge journal; "
+                             "purge every node in front of it"}
+        if journal is not None:
+            await self._record(journal, repo, tag, digest, [str(d) for d in digests])
+            answer["reaches"] = journal.reach
+        return answer
+
+    async def _record(self, journal: PurgeJournal, repo: str, tag: str | None, digest: str | None,
+                      digests: list[str]) -> None:
+        try:
+            await journal.record(repo, tag, digest, tag is None and digest is None, digests)
+        except OCIError as exc:
+            raise OCIError(errors.UNAVAILABLE, f"purged {repo} on this node, but recording the purge for the "
+                           f"other nodes in {journal.store.where} failed ({exc.message}); repeat the purge "
+                           "once the origin answers") from None
 
     async def pin(self, repo: str) -> dict:
         digests = await self.content(repo)

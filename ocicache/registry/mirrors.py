@@ -2,8 +2,11 @@
 
 Each upstream is its own `CachingOrigin(open_upstream(...), store, TagCache)`:
 its own tag cache and its own record of what each repository holds, so the same repository
-name on two upstreams is two different things. The blob store is shared: blobs and manifests
-are content-addressed, so one copy serves every upstream that has them.
+name on two upstreams is two different things. Like the node's own cache, each upstream's tag
+cache is one for all the node's workers (its rows in the store's index, scoped by upstream;
+checked against the node's write generations), so revalidation, stale_if_error and negative
+answers do not depend on which worker a request reaches. The blob store is shared: blobs and
+manifests are content-addressed, so one copy serves every upstream that has them.
 """
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 from .. import errors
 from ..config import Config
 from ..errors import OCIError
-from ..cache import BlobStore, CachingOrigin, TagCache
+from ..cache import BlobStore, CachingOrigin, ManifestCache, TagCache
+from ..cache.generations import Generations
+from ..cache.sharedtags import SharedTags
 from ..config.upstreams import DOCKER_HUB_NAMES, allow_patterns
 from ..origin import open_upstream
 from .registry import Registry
@@ -66,15 +71,21 @@ class Mirrors:
             await mirror.registry.origin.close()
 
 
-def _mirror(cfg: Config, name: str, url: str, store: BlobStore, uploads: UploadStore) -> Mirror:
+def _mirror(cfg: Config, name: str, url: str, store: BlobStore, uploads: UploadStore,
+            generations: Generations) -> Mirror:
     remote = open_upstream(name, url, cfg.upstreams)
-    tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl)
-    cached = CachingOrigin(remote, store, tags, cfg.cache.fill_retries, scope=f"upstream:{name}")
-    return Mirror(name, remote.base_url, Registry(cached, uploads, cfg.limits.max_manifest_bytes))
+    scope = f"upstream:{name}"
+    tags = TagCache(cfg.cache.tag_ttl, cfg.cache.stale_if_error, cfg.cache.negative_ttl,
+                    generations=generations, shared=SharedTags(store.index, scope=scope))
+    cached = CachingOrigin(remote, store, tags, cfg.cache.fill_retries, scope=scope, link_ttl=cfg.cache.link_ttl)
+    manifests: ManifestCache = ManifestCache(digest_ttl=min(10.0, cfg.cache.link_ttl), generations=generations)
+    return Mirror(name, remote.base_url, Registry(cached, uploads, cfg.limits.max_manifest_bytes, manifests))
 
 
-def open_mirrors(cfg: Config, uploads: UploadStore, store: BlobStore) -> Mirrors:
+def open_mirrors(cfg: Config, uploads: UploadStore, store: BlobStore, generations: Generations | None = None) -> Mirrors:
     """The configured upstreams, over the node's store (blobs are content-addressed: one copy
-    serves every upstream that has them); the caller opened the store and closes it."""
-    mirrors = [_mirror(cfg, name, url, store, uploads) for name, url in cfg.upstreams.registries.items()]
+    serves every upstream that has them); the caller opened the store and closes it.
+    `generations`: the node's, shared by its workers (None: this process's own)."""
+    shared = generations if generations is not None else Generations()
+    mirrors = [_mirror(cfg, name, url, store, uploads, shared) for name, url in cfg.upstreams.registries.items()]
     return Mirrors(cfg, mirrors)
