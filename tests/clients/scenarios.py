@@ -46,10 +46,11 @@ class EdgeInFront:
     node, or CNCF distribution). Clients push to `ref(repo)` on the edge; `check(repo, digest)`
     then pulls the image with skopeo from the origin directly (the digest the client pushed,
     every blob rehashed) and right after from the edge, which must serve it all from its store
-    (no fill, no miss, a hit per blob: the edge learnt what was pushed through it)."""
+    (no fill, no miss, a hit per blob: the edge learnt what was pushed through it); with
+    `other_edge` (a second edge in front of the same origin), also from that one (same digests)."""
 
-    def __init__(self, origin, edge: NodeProcess, work_dir: Path) -> None:
-        self.origin, self.edge, self.work_dir = origin, edge, Path(work_dir)
+    def __init__(self, origin, edge: NodeProcess, work_dir: Path, other_edge: NodeProcess | None = None) -> None:
+        self.origin, self.edge, self.work_dir, self.other_edge = origin, edge, Path(work_dir), other_edge
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.skopeo = Skopeo()
 
@@ -67,6 +68,9 @@ class EdgeInFront:
             f"{repo}: the pull from the edge right after the push through it was not a cache hit: {seen}")
         blobs = at_origin - {digest}
         assert seen["hits"] >= len(blobs), f"{repo}: {len(blobs)} blobs pulled, {seen['hits']} store hits: {seen}"
+        if self.other_edge is not None:
+            at_other = self._pull(self.other_edge.hostport, repo, digest, "other-edge")
+            assert at_other == at_origin, f"{repo}: another edge served {sorted(at_other)}, the origin {sorted(at_origin)}"
         return blobs
 
     def _pull(self, hostport: str, repo: str, digest: str, name: str) -> set[str]:

@@ -2,8 +2,8 @@
 small image each to an edge node whose origin is another ocicache node (`--origin http://...
 --workers 2`); the origin then holds it (pulled from the origin directly with skopeo: the digest
 the client reported, every blob rehashed) and a pull from the edge right after is a cache hit
-(`scenarios.EdgeInFront.check`). skopeo also pushes through an edge in front of CNCF
-distribution. The Docker engine's push through an edge is in tests/docker/test_push_edge.py.
+(`scenarios.EdgeInFront.check`), and another edge in front of the same origin serves the same
+digests. skopeo also pushes through an edge in front of CNCF distribution. The Docker engine's push through an edge is in tests/docker/test_push_edge.py.
 """
 from __future__ import annotations
 
@@ -24,7 +24,13 @@ pytestmark = pytest.mark.clients
 
 @pytest.fixture(scope="module")
 def target(origin_and_edge, tmp_path_factory):
-    return EdgeInFront(*origin_and_edge, tmp_path_factory.mktemp("pulled"))
+    origin, edge = origin_and_edge
+    other = NodeProcess(tmp_path_factory.mktemp("other-edge") / "node", "--origin", origin.url)
+    try:
+        other.start()
+        yield EdgeInFront(origin, edge, tmp_path_factory.mktemp("pulled"), other_edge=other)
+    finally:
+        other.stop()
 
 
 @pytest.fixture(scope="module")
