@@ -69,6 +69,7 @@ def test_prefetch_purge_and_pin(edge):
     assert all(cached(e, d) for d in digests)
     status, body = admin(e, "POST", "/admin/purge", {"repository": "adm/app", "digest": digests[1]})
     assert status == 200 and body["removed"] == [digests[1]] and not cached(e, digests[1])
+    assert body["reaches"].startswith("this node only: its origin (registry) keeps no purge journal"), body
     assert cached(e, digests[0])
     status, body = admin(e, "POST", "/admin/purge", {"repository": "adm/app", "tag": "v1"})
     assert status == 200 and digests[0] in body["removed"] and not cached(e, digests[0])
