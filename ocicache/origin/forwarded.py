@@ -12,10 +12,15 @@ goes to the edge's store (`LocalCopies.keep`). A session another node took part 
 forwarded without a copy: the origin verifies the digest. Nothing is acknowledged before the
 origin acknowledged it; an origin failure is a 503 UNAVAILABLE (clients retry) and drops the
 local copy.
+
+One request per session at a time on this node (`_held`): an asyncio lock within a worker and
+flock(2) on `fwd-<id>.data` across the node's workers, so two PATCHes of one session landing on
+two workers never interleave the copy or its hash state; the second waits for the first.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -95,10 +100,51 @@ class ForwardedUploads(UploadStore):
 
     # ---- local copy ----
     def _paths(self, session: ForwardedSession) -> tuple[Path, Path] | None:
+        return self._paths_of(session.segment)
+
+    def _paths_of(self, segment: str) -> tuple[Path, Path] | None:
+        """(copy, state) in the spool of the session whose id's path segment is `segment`."""
         if self.local is None:
             return None
-        name = hashlib.sha256(session.segment.encode()).hexdigest()[:32]
+        name = hashlib.sha256(segment.encode()).hexdigest()[:32]
         return self.local.spool_dir / f"fwd-{name}.data", self.local.spool_dir / f"fwd-{name}.json"
+
+    @asynccontextmanager
+    async def _held(self, segment: str) -> AsyncIterator[None]:
+        """The session, held by this request alone on this node, until the block ends.
+
+        Within a worker an asyncio lock; across workers flock(2) on the local copy
+        (`fwd-<id>.data`: written in place, never replaced, unlike the `.json` beside it, which
+        `os.replace` swaps for a new file on every save). Without a copy here there is no
+        local state to guard (the origin orders what it is sent).
+
+        A second request for the session waits rather than being refused: that is what
+        this node answers for a session staged on its own disk (registry/uploads.py), so the
+        answer does not depend on which worker took which request. Once it holds the session
+        it asks the origin where the session stands, so a chunk is appended where the first
+        one ended, and what a registry says about such a chunk comes back as it said it: a
+        Content-Range that no longer starts at the end is 416 RANGE_INVALID (the spec), and
+        CNCF distribution refuses a request carrying a stale `_state` with BLOB_UPLOAD_INVALID
+        (its "upload resumed at wrong offset"). Refusing here instead would add a failure that
+        depends on timing the client cannot see; clients send one chunk at a time.
+        """
+        async with self.lock_for(segment):
+            paths = self._paths_of(segment)
+            try:
+                fd = os.open(paths[0], os.O_RDWR) if paths else None
+            except FileNotFoundError:
+                fd = None
+            try:
+                while fd is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await asyncio.sleep(0.005)
+                yield
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _save_local(self, session: ForwardedSession) -> None:
         paths = self._paths(session)
@@ -157,7 +203,7 @@ class ForwardedUploads(UploadStore):
         segment, _, query = upload_id.partition("?")
         if not SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
             raise self.unknown(repo, upload_id)
-        async with self.lock_for(segment):
+        async with self._held(segment):
             session = ForwardedSession(upload_id, repo)
             try:
                 await self._status(session)
