@@ -1,10 +1,17 @@
 """How many password checks run at once: at most `total` in this worker process, at most
 `per_ip` for one client IP, on threads of their own (not the pool file I/O uses).
 
+The configured bounds (`[ratelimit] login_checks`, `login_checks_per_ip`) are for the node:
+each of its N worker processes gets an equal share, rounded down and at least 1
+(`worker_share`), so the node runs at most max(login_checks, N) checks at once, and one
+address at most max(login_checks_per_ip, N). No lock between workers: a check waits only for
+slots of the worker its connection reached.
+
 Requests beyond that wait their turn; a free slot goes to the waiting address that was served
 longest ago (round-robin over client IPs): an address with thirty guesses queued delays
-another address's login by at most one check per address ahead of it, never by its whole queue. A request that waits longer than `max_wait` seconds
-gets TimeoutError (the caller answers 429 and gives the reservation back).
+another address's login by at most one check per address ahead of it, never by its whole
+queue. A request that waits longer than `max_wait` seconds gets TimeoutError (the caller
+answers 429 and gives the reservation back).
 """
 from __future__ import annotations
 
@@ -16,6 +23,11 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 MAX_WAIT_S = 20.0
 MAX_REMEMBERED = 100_000  # addresses whose last turn is remembered
+
+
+def worker_share(node_bound: int, workers: int) -> int:
+    """One worker's part of a bound the node's `workers` processes hold together."""
+    return max(1, node_bound // max(1, workers))
 
 
 class CheckSlots:

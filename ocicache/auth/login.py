@@ -5,7 +5,8 @@
     2. credentials that passed within the last minute -> accepted, no bcrypt;
     3. reserve one failed login for the IP and the user (loginbudget.py; shared by workers);
        none left -> 429 with Retry-After, however many requests arrive at once;
-    4. bcrypt in a check slot (checkslots.py: bounded per IP and in total, round-robin);
+    4. bcrypt in a check slot (checkslots.py: bounded per IP and in total, each worker its
+       share of the node's bounds, round-robin);
        right -> the reservation is given back; wrong -> it stays spent, 401.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 
 from .. import errors
 from ..errors import OCIError
-from .checkslots import CheckSlots
+from .checkslots import CheckSlots, worker_share
 from .htpasswd import Htpasswd
 from .loginbudget import LoginBudget
 
@@ -34,7 +35,9 @@ class Logins:
         self.htpasswd = htpasswd
         self.budget = LoginBudget(cfg.data_path / "auth" / "logins.sqlite", rl.auth_failures_per_minute,
                                   rl.auth_failures_per_user_per_minute)
-        self.slots = CheckSlots(rl.login_checks, rl.login_checks_per_ip)
+        workers = cfg.worker_count  # the bounds are the node's: each worker runs its share
+        self.slots = CheckSlots(worker_share(rl.login_checks, workers),
+                                worker_share(rl.login_checks_per_ip, workers))
         self._warned: dict[str, float] = {}
 
     def _too_many(self, ip: str, user: str, wait: float, kind: str) -> OCIError:
