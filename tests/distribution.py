@@ -63,10 +63,11 @@ class Distribution:
                     f"rootcertbundle: {i.cert_path}}}\n")
         return ""
 
-    def start(self) -> "Distribution":
+    def start(self, port: int = 0) -> "Distribution":
+        """Start on `port` (a restart after a kill keeps its address), else on a free one."""
         require_distribution()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         config = self.dir / "registry.yml"
         config.write_text(f"""version: 0.1
 log: {{level: warn}}

@@ -1,0 +1,137 @@
+"""The origin process SIGKILLed while a push streams through an edge (issue 15): a real CNCF
+`docker-registry`, no proxy between them. The client gets a retryable 5xx UNAVAILABLE naming
+the origin, never a 201; the edge keeps no staged copy and no blob in its store; nothing is
+linked at the origin; once the origin is back on its address a fresh push succeeds."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from ..distribution import Distribution
+from ..nodeproc import NodeProcess
+from ..ocisync import request, sha
+from .conftest import EDGE_ENV
+from .origins import push_blob
+
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture
+def registry(tmp_path):
+    registry = Distribution(tmp_path / "registry").start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def edge(tmp_path, registry):
+    node = NodeProcess(tmp_path / "edge", "--origin", registry.url, env=EDGE_ENV)
+    node.start()
+    yield node
+    node.stop()
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def kill(registry: Distribution) -> None:
+    registry.proc.send_signal(signal.SIGKILL)
+    registry.proc.wait()
+
+
+def origin_upload_bytes(registry: Distribution) -> int:
+    """Bytes distribution holds in its upload sessions (on its disk)."""
+    root = registry.dir / "data" / "docker" / "registry" / "v2" / "repositories"
+    return sum(p.stat().st_size for p in root.glob("**/_uploads/*/data"))
+
+
+def queued_at(port: int) -> int:
+    """Bytes waiting, unread, in the receive queues of the connections to local `port`."""
+    queued = 0
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            queued += int(fields[4].split(":")[1], 16)
+    return queued
+
+
+def staged(edge: NodeProcess) -> list:
+    """Upload copies in the edge's spool, and blob files in its store."""
+    cache = edge.data_dir / "cache"
+    return list((cache / "partial").glob("fwd-*")) + [p for p in (cache / "blobs").rglob("*") if p.is_file()]
+
+
+def assert_retryable(status: int, body: bytes, registry: Distribution) -> None:
+    assert 500 <= status < 600, (status, body)
+    error = json.loads(body)["errors"][0]
+    assert error["code"] == "UNAVAILABLE" and registry.url in error["message"], error
+
+
+def after_restart(registry: Distribution, edge: NodeProcess, location: str, digest: str, data: bytes) -> None:
+    """The origin back on its address: nothing of the broken push is linked there, cancelling
+    the old session leaves the edge clean, and a fresh push of the same bytes succeeds."""
+    registry.start(port=registry.port)
+    assert request(registry.url, "HEAD", f"/v2/kill/app/blobs/{digest}")[0] == 404
+    status, _, body = request(edge.url, "DELETE", location)
+    assert status < 500, (status, body)  # distribution forgot the session or cancels it
+    assert staged(edge) == []
+    assert push_blob(edge.url, "kill/app", data) == digest
+    status, _, body = request(registry.url, "GET", f"/v2/kill/app/blobs/{digest}")
+    assert status == 200 and body == data
+
+
+def start_upload(edge: NodeProcess) -> str:
+    status, got, body = request(edge.url, "POST", "/v2/kill/app/blobs/uploads/")
+    assert status == 202, (status, body)
+    parts = urlsplit(got["Location"])
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def test_origin_killed_mid_patch(registry, edge):
+    data = os.urandom(4_000_000)
+    location = start_upload(edge)
+    conn = http.client.HTTPConnection(edge.hostport.split(":")[0], edge.port, timeout=60)
+    conn.putrequest("PATCH", location)
+    conn.putheader("Content-Type", OCTET["Content-Type"])
+    conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders()
+    conn.send(data[:1_000_000])
+    wait_for(lambda: origin_upload_bytes(registry) >= 500_000, "the origin to receive half a MB")
+    kill(registry)
+    resp = conn.getresponse()
+    assert_retryable(resp.status, resp.read(), registry)
+    conn.close()
+    assert staged(edge) == []
+    after_restart(registry, edge, location, sha(data), data)
+
+
+def test_origin_killed_while_the_final_put_is_in_flight(registry, edge):
+    """Every byte was acknowledged; the origin is stopped, the client's final PUT reaches the
+    edge, the edge's request for it waits in the stopped origin's socket, then SIGKILL."""
+    data = os.urandom(1_000_000)
+    location = start_upload(edge)
+    status, got, body = request(edge.url, "PATCH", location, data, OCTET)
+    assert status == 202, (status, body)
+    parts = urlsplit(got["Location"])
+    location = parts.path + (f"?{parts.query}&" if parts.query else "?")
+    registry.proc.send_signal(signal.SIGSTOP)  # the origin takes the edge's request, never answers
+    conn = http.client.HTTPConnection(edge.hostport.split(":")[0], edge.port, timeout=60)
+    conn.request("PUT", f"{location}digest={sha(data)}", b"", OCTET)
+    wait_for(lambda: queued_at(registry.port) > 0, "the edge's request to wait at the stopped origin")
+    kill(registry)
+    resp = conn.getresponse()
+    assert_retryable(resp.status, resp.read(), registry)
+    conn.close()
+    assert staged(edge) == []
+    after_restart(registry, edge, location.rstrip("?&"), sha(data), data)
