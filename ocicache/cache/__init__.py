@@ -6,6 +6,7 @@
     pins.py         pinned repositories, never evicted
     fills.py        one fill per digest, readable while it grows
     tags.py         TagCache: tag -> digest for a TTL, revalidated, stale-if-error
+    absent.py       Absences: the origin's "unknown" for a digest, for negative_ttl, on every worker
     manifests.py    ManifestCache: parsed manifests by (repository, digest), in memory
     singleflight.py one call in flight per key, shared by the callers that ask meanwhile
 """
