@@ -139,6 +139,6 @@ async def client(request, aiohttp_client, target, cfg):
         yield await aiohttp_client(make_app(cfg))
         return
     nodes, namespace = request.getfixturevalue("served")
-    node_client = NodeClient(nodes[-1].url, namespace)
+    node_client = NodeClient(nodes[-1].url, namespace, alternate=target == "workers2")
     yield node_client
     await node_client.close()

@@ -93,12 +93,22 @@ class Namespace:
 
 class NodeSession:
     """`request(method, url, **kwargs)` as aiohttp's, for relative paths and raw absolute URLs of
-    the node; the path is sent byte for byte after the namespace rewrite."""
+    the node; the path is sent byte for byte after the namespace rewrite.
 
-    def __init__(self, base_url: str, namespace: Namespace) -> None:
+    Every request goes over a new connection. With `alternate` (a node of several workers), each
+    new connection is first asked which worker accepted it (GET /healthz on it answers the pid),
+    and a request goes only over one that reached another worker than the previous request's (one
+    that reached the same worker is kept for the next request): consecutive requests of a test
+    never share a worker's memory, so a worker answering from what it kept before another one
+    acknowledged a write is seen every time, not by luck of the kernel's choice."""
+
+    def __init__(self, base_url: str, namespace: Namespace, alternate: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.namespace = namespace
+        self.alternate = alternate
         self.upload_locations: dict[str, str] = {}  # upload id -> its latest Location
+        self.pids: list[int] = []  # the worker of each request, with `alternate`
+        self._spares: dict[int, _WorkerConnection] = {}  # probed, not yet used: one per worker
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
 
     def _url(self, url) -> tuple[yarl.URL, str]:
@@ -109,14 +119,40 @@ class NodeSession:
 
     async def request(self, method: str, url, *, params=None, **kwargs) -> Reply:
         target, raw_path = self._url(url)
-        async with self._session.request(method, target, params=self.namespace.params(params),
-                                         **kwargs) as resp:
-            body = await resp.read()
-            encoding = resp.get_encoding() if body else "utf-8"
-        if "Docker-Upload-UUID" in resp.headers and "Location" in resp.headers:
-            self.upload_locations[resp.headers["Docker-Upload-UUID"]] = resp.headers["Location"]
-        return Reply(resp.status, self.namespace.headers(resp.headers),
-                     self.namespace.body(method, raw_path, resp.status, body), encoding)
+        params = self.namespace.params(params)
+        if self.alternate:
+            status, headers, body, encoding = await self._on_another_worker(method, target, params, kwargs)
+        else:
+            status, headers, body, encoding = await _send(self._session, method, target, params, kwargs)
+        if "Docker-Upload-UUID" in headers and "Location" in headers:
+            self.upload_locations[headers["Docker-Upload-UUID"]] = headers["Location"]
+        return Reply(status, self.namespace.headers(headers),
+                     self.namespace.body(method, raw_path, status, body), encoding)
+
+    async def _on_another_worker(self, method: str, target: yarl.URL, params, kwargs):
+        previous = self.pids[-1] if self.pids else None
+        for _ in range(_CONNECT_TRIES):
+            connection = self._spares.pop(next((p for p in self._spares if p != previous), None), None)
+            if connection is None:
+                connection = await _WorkerConnection.open(self.base_url)
+                if connection.pid == previous:  # the next request wants this worker: kept for it
+                    await self._spare(connection)
+                    continue
+            try:
+                sent = await _send(connection.session, method, target, params, kwargs)
+                connection.check_one()
+            finally:
+                await connection.session.close()
+            self.pids.append(connection.pid)
+            return sent
+        raise RuntimeError(f"{_CONNECT_TRIES} new connections to {self.base_url} all reached worker {previous}; "
+                           "is the node running with one worker?")
+
+    async def _spare(self, connection: "_WorkerConnection") -> None:
+        old = self._spares.pop(connection.pid, None)
+        if old is not None:
+            await old.session.close()
+        self._spares[connection.pid] = connection
 
     async def get(self, url, **kwargs) -> Reply:
         return await self.request("GET", url, **kwargs)
@@ -131,14 +167,57 @@ class NodeSession:
             path = yarl.URL(location).raw_path_qs if location.startswith("http") else location
             async with self._session.delete(yarl.URL(self.base_url + path, encoded=True)) as resp:
                 await resp.read()
+        for spare in self._spares.values():
+            await spare.session.close()
         await self._session.close()
+
+
+class _WorkerConnection:
+    """A session of one new connection, asked which worker accepted it (GET /healthz: its pid)."""
+
+    def __init__(self, session: aiohttp.ClientSession, opened: list) -> None:
+        self.session = session
+        self.pid = 0
+        self._opened = opened
+
+    @classmethod
+    async def open(cls, base_url: str) -> "_WorkerConnection":
+        opened: list[int] = []
+
+        async def count(*_args) -> None:
+            opened.append(1)
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_create_end.append(count)
+        connection = cls(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), trace_configs=[tracing]),
+                         opened)
+        try:
+            async with connection.session.get(base_url + "/healthz") as probe:
+                connection.pid = (await probe.json())["pid"]
+        except BaseException:
+            await connection.session.close()
+            raise
+        return connection
+
+    def check_one(self) -> None:
+        assert len(self._opened) == 1, "a request did not go over the connection its worker was asked on"
+
+
+_CONNECT_TRIES = 30  # with two workers, 30 connections all reaching the same one: odds 1 in 2**30
+
+
+async def _send(session: aiohttp.ClientSession, method: str, target: yarl.URL, params, kwargs):
+    """(status, headers, body, encoding) of one request, read whole."""
+    async with session.request(method, target, params=params, **kwargs) as resp:
+        body = await resp.read()
+        return resp.status, resp.headers, body, resp.get_encoding() if body else "utf-8"
 
 
 class NodeClient:
     """What tests/api calls on `client`, for a node at `base_url`; see the module docstring."""
 
-    def __init__(self, base_url: str, namespace: str | None = None) -> None:
-        self.session = NodeSession(base_url, Namespace(namespace))
+    def __init__(self, base_url: str, namespace: str | None = None, alternate: bool = False) -> None:
+        self.session = NodeSession(base_url, Namespace(namespace), alternate)
 
     def make_url(self, path: str) -> yarl.URL:
         return yarl.URL(self.session.base_url + path)
