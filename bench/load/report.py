@@ -97,6 +97,8 @@ def header(m: dict) -> list[str]:
              f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection). "
              f"1-minute load average {m.get('load average at start', '?')} at the start, "
              f"{m.get('load average at end', '?')} at the end (other work on the machine shows here)."]
+    if m.get("code"):
+        lines.append(f"Code: commit {m['code']}.")
     if m.get("notes"):
         lines.append(f"Notes: {m['notes']}")
     return lines

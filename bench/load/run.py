@@ -220,7 +220,15 @@ def machine() -> dict:
         versions[cmd[0]] = (out.stdout + out.stderr).strip().splitlines()[0]
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "memory GiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(), "versions": versions}
+            "python": platform.python_version(), "versions": versions, "code": code_version()}
+
+
+def code_version() -> str:
+    """The commit measured, and whether ocicache/ had uncommitted changes at the time."""
+    run = __import__("subprocess").run
+    head = run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
+    dirty = run(["git", "status", "--porcelain", "--", "ocicache"], capture_output=True, text=True).stdout.strip()
+    return f"{head}{' with uncommitted changes in ocicache/' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
