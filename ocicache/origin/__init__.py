@@ -7,6 +7,7 @@
     distribution.py  another registry over the OCI Distribution API (read-only; upstream_auth.py,
                      ratebudget.py for mirrored upstreams)
     layout.py        CNCF distribution's storage layout, shared by fs, s3 and gc
+    journals.py      where the directory and S3 origins keep the purge journal (cache/journal.py)
     uploads.py       the contract of an upload store
     retry.py         the one retry/backoff policy for backends
 """
