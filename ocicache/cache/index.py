@@ -3,7 +3,9 @@
 Calls are serialised by a lock (the loop and worker threads share the connection).
 One row per committed blob (digest, size, last access); a running byte total kept in the
 same transaction as every insert and delete, so "how full is the store" is one row read,
-and the LRU order is an indexed scan. It stays fast at a million rows and survives restarts.
+and the LRU order is an indexed scan. Eviction forgets a batch of blobs per transaction
+(`evict_batch`), so the write lock is held for milliseconds, never for a whole prune. It
+stays fast at a million rows and survives restarts.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Container, Iterable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -130,6 +132,65 @@ class Index:
                                "WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
                                "ORDER BY last_access LIMIT ?",
                                (limit,)).fetchall()
+
+    @_locked
+    def evict_batch(self, target_bytes: int, limit: int, busy: Container[str]) -> tuple[list[tuple[str, int]], int]:
+        """One transaction: forget the least recently used unpinned blobs (at most `limit`, none
+        in `busy`) until at most `target_bytes` remain, with their links. Returns the (digest,
+        size) forgotten, whose files the caller then removes, and the bytes left."""
+        with self._tx():
+            total = self.db.execute("SELECT value FROM counters WHERE name='bytes'").fetchone()[0]
+            victims: list[tuple[str, int]] = []
+            if total <= target_bytes:
+                return victims, total
+            for digest, size in self.db.execute(
+                    "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
+                    "ORDER BY last_access LIMIT ?", (limit + len(busy),)).fetchall():
+                if total <= target_bytes or len(victims) == limit:
+                    break
+                if digest not in busy:
+                    victims.append((digest, size))
+                    total -= size
+            if victims:
+                gone = [(digest,) for digest, _size in victims]
+                self.db.executemany("DELETE FROM blobs WHERE digest=?", gone)
+                self.db.executemany("DELETE FROM links WHERE digest=?", gone)
+                self.db.execute("UPDATE counters SET value = ? WHERE name='bytes'", (total,))
+        return victims, total
+
+    @_locked
+    def digests_between(self, low: str, high: str) -> dict[str, int]:
+        """digest -> size of the rows with low <= digest < high (one shard: cache/reconcile.py)."""
+        return dict(self.db.execute("SELECT digest, size FROM blobs WHERE digest >= ? AND digest < ?",
+                                    (low, high)).fetchall())
+
+    @_locked
+    def drop_if(self, digests: list[str], gone: Callable[[str], bool]) -> int:
+        """One transaction: forget those of `digests` for which `gone(digest)` holds when asked
+        (inside it, so a commit racing with the caller keeps its row); returns how many."""
+        dropped = 0
+        with self._tx():
+            for digest in digests:
+                if not gone(digest):
+                    continue
+                row = self.db.execute("DELETE FROM blobs WHERE digest=? RETURNING size", (digest,)).fetchone()
+                if row:
+                    self.db.execute("DELETE FROM links WHERE digest=?", (digest,))
+                    self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (row[0],))
+                    dropped += 1
+        return dropped
+
+    @_locked
+    def add_many(self, rows: list[tuple[str, int, float]]) -> int:
+        """One transaction: index (digest, size, when) rows not indexed yet; returns how many."""
+        added = size = 0
+        with self._tx():
+            for digest, nbytes, when in rows:
+                if self.db.execute("INSERT OR IGNORE INTO blobs(digest, size, added, last_access) "
+                                   "VALUES (?, ?, ?, ?)", (digest, nbytes, when, when)).rowcount:
+                    added, size = added + 1, size + nbytes
+            self.db.execute("UPDATE counters SET value = value + ? WHERE name='bytes'", (size,))
+        return added
 
     @_locked
     def all_digests(self) -> Iterable[tuple[str, int]]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import sqlite3
 
 import uvloop
 from aiohttp import web
 
 from ..app import make_app, open_store
 from ..auth.tls import server_context
+from ..cache import reconcile
 from ..config import Config, ConfigError, summary
 from ..hotpaths import digest, rangecopy
 from ..http.protocol import NodeRunner
@@ -46,15 +50,30 @@ def serve(cfg: Config) -> int:
 
 
 def _prepare_store(cfg: Config) -> None:
-    """Before any worker starts: clear what a crash left and make the index agree with disk."""
+    """Before any worker starts: clear the partial files a crash left, and ask for a pass
+    making the index agree with the disk, which the workers walk in the background while they
+    serve (cache/reconcile.py): start-up does not grow with the store."""
     if not cfg.keeps_cache:
         return
     store = open_store(cfg)
     try:
         store.index.set_counter(NODE_BUDGET, cfg.cache.max_bytes)  # `cache stats` shows the node's budget
-        found = store.reconcile()
-        if any(found.values()):
-            log.info("cache %s reconciled at start: %s", cfg.cache_path, found)
+        removed = store.clear_partial()
+        if removed:
+            log.info("cache %s: removed %d partial files left by fills that did not finish", cfg.cache_path, removed)
+        store.begin_reconcile()
+    finally:
+        store.close()
+
+
+async def _reconcile(cfg: Config) -> None:
+    """This worker's part of the start-up pass (one worker walks it; another takes over if it dies)."""
+    store = open_store(cfg)
+    try:
+        await reconcile.in_background(store)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("cache %s: reconciling the index with the disk failed (%s); the node serves what is "
+                  "on disk meanwhile, and the next start tries again", cfg.cache_path, exc)
     finally:
         store.close()
 
@@ -83,7 +102,14 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
              os.getpid(), "https" if tls else "http", host, bound, summary.one_line(cfg, skip=("listen",)),
              digest.IMPLEMENTATION, digest.cpu_features(), rangecopy.IMPLEMENTATION,
              "on" if cfg.server.sendfile else "off")
-    await lifecycle.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
+    upkeep = asyncio.create_task(_reconcile(cfg)) if cfg.keeps_cache else None
+    try:
+        await lifecycle.serve_until_stopped(runner, app, cfg)  # READY=1, SIGHUP reload, graceful SIGTERM
+    finally:
+        if upkeep is not None:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
 
 
 def ssl_context(cfg: Config):

@@ -25,7 +25,10 @@ async def get_blob(request: web.Request, name: str, digest_text: str) -> web.Str
     if span is not None:
         resp.headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{blob.size}"
     if blob.path is not None:
-        return await send_file(request, resp, blob.path, offset, count, settings_of(request).server.sendfile)
+        try:
+            return await send_file(request, resp, blob.path, offset, count, settings_of(request).server.sendfile)
+        except FileNotFoundError:
+            pass  # evicted between the lookup and the open: fetched again like any miss
     return await send_stream(request, resp, registry.read_blob(name, digest, offset, count))
 
 

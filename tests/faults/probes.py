@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
+from ocicache.cache import BlobStore
+
 
 def fds(pid: int) -> list[str]:
     """Where each open descriptor of `pid` points (sockets, files, pipes, ...)."""
@@ -91,6 +93,16 @@ def partial_files(node) -> list[str]:
 
 def cached_files(node) -> list[str]:
     return sorted(p.name for p in (node.data_dir / "cache" / "blobs").rglob("*") if p.is_file())
+
+
+def reconciled(node) -> bool:
+    """Whether the node's start-up pass making its index agree with its disk is over
+    (it runs in the background while the node serves: cache/reconcile.py)."""
+    store = BlobStore(node.data_dir / "cache", 1 << 40)
+    try:
+        return not store.reconciling()
+    finally:
+        store.close()
 
 
 def cli(node, *args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from ocicache.cache import BlobStore
 
 from ..nodeproc import NodeProcess
 from ..ocisync import push_blob, request, sha
-from .probes import cached_files, cli, partial_files
+from .probes import cached_files, cli, partial_files, reconciled, settle
 from .pulls import MiB
 
 KiB = 1024
@@ -160,6 +160,7 @@ def test_sigkill_while_the_node_evicts_under_load(origin, proxy, make_edge):
         assert errors == []
         edge.start()
         assert partial_files(edge) == []
+        assert settle(lambda: reconciled(edge), True)  # files of a batch cut short are counted again
         verify = cli(edge, "verify")
         assert verify.returncode == 0, verify.stdout + verify.stderr
         stats = cli(edge, "stats").stdout
@@ -192,6 +193,7 @@ def test_sigkill_during_cache_prune(origin, proxy, make_edge, tmp_path):
     left = len(cached_files(edge))
     assert 0 < left < total
     edge.start()
+    assert settle(lambda: reconciled(edge), True)
     verify = cli(edge, "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert f"verified {left} blobs" in verify.stdout
