@@ -14,7 +14,10 @@ digests; on the process targets with sha256 only (the sha512 paths are the same 
 the suite's time is short). The process nodes are started once per session and each test works
 in a repository namespace of its own (nodeclient.py); a test marked `own_node` (one that lists
 the whole catalog) gets nodes of its own instead. A test marked `in_process(reason)` needs the
-in-process app or its store: its process-target parametrizations are skipped with that reason."""
+in-process app or its store: its process-target parametrizations are skipped with that reason.
+After each test on a process target the sessions it left open are cancelled, and then no upload
+bytes may remain staged on any of its nodes (the process targets' own check that what the
+in-process tests see in `<data_dir>/uploads` holds there too, on the edge and at its origin)."""
 from __future__ import annotations
 
 import itertools
@@ -141,4 +144,16 @@ async def client(request, aiohttp_client, target, cfg):
     nodes, namespace = request.getfixturevalue("served")
     node_client = NodeClient(nodes[-1].url, namespace, alternate=target == "workers2")
     yield node_client
-    await node_client.close()
+    await node_client.close()  # cancels the upload sessions the test left open
+    left = staged(nodes)
+    assert not left, f"upload bytes still staged after the test's sessions were finished or cancelled: {left}"
+
+
+def staged(nodes: list[NodeProcess]) -> list[str]:
+    """Upload bytes staged on a process target's nodes: sessions (<data>/uploads/) and an edge's
+    local copies of what it writes through (<data>/cache/partial/fwd-*)."""
+    found = []
+    for node in nodes:
+        found += [str(p) for p in (node.data_dir / "uploads").rglob("*") if p.is_file()]
+        found += [str(p) for p in (node.data_dir / "cache" / "partial").glob("fwd-*")]
+    return found
