@@ -79,7 +79,8 @@ def test_a_purge_on_node_a_reaches_node_b(tmp_path, s3server):
         # until the purge of its digests reaches it, then every worker of B answers 404
         leak, leaked = push_image(a.hostport, "purge/leak", "v1", "leaked")
         paths = [f"/v2/purge/leak/manifests/{leak}", f"/v2/purge/leak/blobs/{leaked}"]
-        assert heads(b, paths) == {200}
+        assert [request(b.hostport, "GET", p, headers=ACCEPT)[0] for p in paths] == [200, 200]
+        assert stored(b, leak) and stored(b, leaked)
         for path in paths:
             assert request(a.hostport, "DELETE", path)[0] == 202
         assert heads(b, paths) == {200}, "node B stopped serving before the purge: the test shows nothing"
