@@ -4,8 +4,9 @@
     factory.py       open_origin / open_upstream: the one place that builds origins
     fs.py            a local directory (the embedded default)
     s3.py            S3-compatible object storage (s3client.py: boto3; s3uploads.py: write-through uploads)
-    distribution.py  another registry over the OCI Distribution API (read-only; upstream_auth.py,
-                     ratebudget.py for mirrored upstreams)
+    distribution.py  another registry over the OCI Distribution API: reads (registry_http.py its
+                     transport, upstream_auth.py its auth, ratebudget.py for mirrored upstreams) and
+                     writes forwarded to it (registry_writes.py, forwarded.py)
     layout.py        CNCF distribution's storage layout, shared by fs, s3 and gc
     journals.py      where the directory and S3 origins keep the purge journal (cache/journal.py)
     uploads.py       the contract of an upload store

@@ -1,14 +1,13 @@
 """An origin that is another OCI registry (another ocicache node, CNCF distribution, ...).
 
-Speaks the OCI Distribution API over HTTP(S) with one pooled `aiohttp.ClientSession`
-(created inside the running loop on first use, closed by `close()`). It keeps the `Origin`
-contracts:
+Reads go through `RegistryHTTP` (registry_http.py: the pooled session, retries, auth, every
+transport failure as UNAVAILABLE); writes through `RegistryWrites` (registry_writes.py,
+forwarded.py). It keeps the `Origin` contracts:
 - 404s become BLOB_UNKNOWN, MANIFEST_UNKNOWN or NAME_UNKNOWN, naming repo, digest and origin.
 - Every transport failure, timeout, 5xx, throttling, short body or unexpected status becomes
   OCIError(UNAVAILABLE) naming the origin URL; no aiohttp exception leaves this module.
-- Idempotent requests are retried (`retries` times, backoff 0.1 s, 0.2 s, ...: origin/retry.py) on connection
-  errors and 5xx until response headers arrive; once `read_blob` has yielded bytes, a failure
-  is reported with how many arrived, so the caller resumes from there (never short data).
+- Once `read_blob` has yielded bytes, a failure is reported with how many arrived, so the
+  caller resumes from there (never short data).
 - A manifest is returned only if its bytes hash to the digest asked for.
 
 Redirects are followed (distribution redirects blob GETs to object storage). aiohttp drops
@@ -17,56 +16,31 @@ port, so a token added by `_request` later never reaches the storage host.
 """
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import hashlib
 import json
-import math
 import re
-import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
-import yarl
 from cachetools import LRUCache
 
-from .. import __version__, errors, metrics
-from ..config import ConfigError
+from .. import errors
 from ..errors import OCIError
 from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
 from .base import CacheInFront, Health
 from .ratebudget import RateBudget
+from .registry_http import _TRANSPORT_ERRORS, RegistryHTTP
 from .registry_writes import RegistryWrites
-from .retry import Backoff
 from .upstream_auth import UpstreamAuth
 
 READ_CHUNK = 1024 * 1024
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-MAX_PAGES = 10_000
-RETRY_AFTER_CAP = 5.0
 # RFC 9110 14.4: Content-Range: bytes <first>-<last>/<complete-length or *>
 _CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
-# Whatever aiohttp, asyncio or the OS raise while a request or its body is in flight.
-_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
-def _retry_after(value: str | None) -> float:
-    """Seconds from a Retry-After header (RFC 9110 10.2.3: delay-seconds or an HTTP-date)."""
-    if not value:
-        return 1.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return 1.0
-
-
-class DistributionOrigin(RegistryWrites):
+class DistributionOrigin(RegistryWrites, RegistryHTTP):
     """Content read through another registry's HTTP API; writes forwarded to it when
     `writable` (registry_writes.py, forwarded.py), else refused."""
 
@@ -74,21 +48,9 @@ class DistributionOrigin(RegistryWrites):
                  max_connections: int = 64, retries: int = 3, name: str | None = None,
                  auth: UpstreamAuth | None = None, budget: RateBudget | None = None,
                  writable: bool = False) -> None:
-        url = yarl.URL(base_url.rstrip("/"))
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError(f"origin {base_url!r}: expected http(s)://host[:port]")
-        self.base_url = str(url)
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_connections = max_connections
-        self.retries = retries
-        self.backoff = Backoff(retries)
-        self.page_size: int | None = None  # `n` sent with listings; None lets the origin choose
-        # A mirrored upstream (docs/MIRRORS.md) is named in errors and may need auth and a budget.
-        self.label = f"upstream {name} ({self.base_url})" if name else f"origin {self.base_url}"
-        self.auth = auth
-        self.budget = budget
-        self._session: aiohttp.ClientSession | None = None
+        RegistryHTTP.__init__(self, base_url, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                              max_connections=max_connections, retries=retries, name=name, auth=auth,
+                              budget=budget)
         self._linked_sizes: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see blob_linked
         self.writable = writable
         self._pushed: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see RegistryWrites.pushed
@@ -111,133 +73,6 @@ class DistributionOrigin(RegistryWrites):
 
     def __repr__(self) -> str:
         return f"DistributionOrigin({self.base_url!r})"
-
-    # ---- HTTP ----
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
-                timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout,
-                                              sock_read=self.read_timeout),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                headers={"User-Agent": f"ocicache/{__version__}"})
-        return self._session
-
-    def _url(self, path: str) -> yarl.URL:
-        return yarl.URL(self.base_url + path)
-
-    def _unavailable(self, message: str, **kwargs: Any) -> OCIError:
-        return OCIError(errors.UNAVAILABLE, f"{self.label}: {message}", **kwargs)
-
-    async def _request(self, method: str, url: yarl.URL,
-                       headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
-        """Send an idempotent request; the response has any status but 429 or 5xx.
-
-        Retries connection errors and 5xx `self.retries` times with exponential backoff and
-        waits out one 429 (Retry-After, capped). The caller reads and releases the response.
-        (A 401 challenge handler belongs here: fetch a token, add it, resend once.)
-        """
-        attempt, throttled = 0, False
-        while True:
-            if self.budget is not None:
-                self.budget.check(method, url.path)
-            try:
-                with metrics.ORIGIN_SECONDS.labels(method).time():
-                    resp = await self._send(method, url, headers)
-            except _TRANSPORT_ERRORS as exc:
-                failure = f"{method} {url} failed: {str(exc) or type(exc).__name__}"
-            else:
-                if resp.status == 429:
-                    delay = _retry_after(resp.headers.get("Retry-After"))
-                    resp.release()
-                    if self.budget is not None:  # an upstream: tell clients at once, before a ban
-                        raise self.budget.throttled(delay, f"{method} {url}")
-                    if throttled:
-                        raise self._unavailable(
-                            f"throttled (429) {method} {url} again after waiting; try later",
-                            status=503, headers={"Retry-After": str(max(1, math.ceil(delay)))})
-                    throttled = True
-                    await asyncio.sleep(min(delay, RETRY_AFTER_CAP))
-                    continue
-                if resp.status < 500:
-                    return resp
-                failure = f"{method} {url} answered {resp.status} {resp.reason}"
-                resp.release()
-            if not self.backoff.allows(attempt + 1):
-                raise self._unavailable(f"{failure} (after {attempt + 1} attempts); check that the origin "
-                                        f"is up and reachable from this node, then retry")
-            await self.backoff.wait(attempt + 1)
-            attempt += 1
-
-    async def _send(self, method: str, url: yarl.URL, headers: dict[str, str] | None, data: Any = None,
-                    **kwargs: Any) -> aiohttp.ClientResponse:
-        """One request; through the registry's auth (token flow, Basic) when it has one; a
-        401/403 it still answers is DENIED naming the registry and the setting to fix."""
-        if self.auth is None:
-            return await self._client().request(method, url, headers=headers, data=data, **kwargs)
-        resp = await self.auth.send(self._client(), method, url, headers, data, **kwargs)
-        if self.budget is not None:
-            self.budget.observe(resp.headers)
-        if resp.status in (401, 403) and not url.path.endswith("/_catalog"):
-            resp.release()
-            raise self.auth.denied(url.path, resp.status, method)
-        return resp
-
-    def _unexpected(self, resp: aiohttp.ClientResponse, what: str) -> OCIError:
-        resp.release()
-        return self._unavailable(f"unexpected status {resp.status} {resp.reason} to "
-                                 f"{resp.method} {resp.url} ({what})")
-
-    async def _read_json(self, resp: aiohttp.ClientResponse, what: str) -> Any:
-        try:
-            body = await self._read_capped(resp, what)
-            return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise self._unavailable(f"{what}: {resp.url} returned invalid JSON") from None
-
-    async def _read_capped(self, resp: aiohttp.ClientResponse, what: str) -> bytes:
-        """The whole body of a small response, refusing more than MAX_MANIFEST_BYTES."""
-        cap = MAX_MANIFEST_BYTES
-        try:
-            if resp.content_length is not None and resp.content_length > cap:
-                raise self._unavailable(f"{what}: {resp.url} announced {resp.content_length} "
-                                        f"bytes, more than the {cap} accepted")
-            body = await resp.content.read(cap + 1)
-            while len(body) <= cap:
-                more = await resp.content.read(cap + 1 - len(body))
-                if not more:
-                    break
-                body += more
-        except _TRANSPORT_ERRORS as exc:
-            raise self._unavailable(f"{what}: reading {resp.url} failed: "
-                                    f"{type(exc).__name__}: {exc}") from None
-        finally:
-            resp.release()
-        if len(body) > cap:
-            raise self._unavailable(f"{what}: {resp.url} returned more than the {cap} bytes accepted")
-        return body
-
-    async def _pages(self, path: str, what: str, missing: tuple[int, ...] = (404,)) -> AsyncIterator[Any]:
-        """JSON bodies of a listing, following RFC 8288 `Link: <...>; rel="next"` (spec end-8b).
-        Yields None instead of a body when the first page has a status in `missing`."""
-        url = self._url(path)
-        if self.page_size is not None:
-            url = url.with_query(n=self.page_size)
-        seen = set()
-        while url not in seen and len(seen) < MAX_PAGES:
-            seen.add(url)
-            resp = await self._request("GET", url)
-            if resp.status in missing and len(seen) == 1:
-                resp.release()
-                yield None
-                return
-            if resp.status != 200:
-                raise self._unexpected(resp, what)
-            link = resp.links.get("next", {}).get("url")
-            yield await self._read_json(resp, what)
-            if link is None:
-                return
-            url = resp.url.join(yarl.URL(str(link)))
 
     # ---- blobs ----
     def _blob_unknown(self, repo: str, digest: Digest) -> OCIError:
@@ -427,8 +262,3 @@ class DistributionOrigin(RegistryWrites):
         except (ValueError, OCIError, TypeError, KeyError, AttributeError):
             raise self._unavailable(f"referrers of {subject} in {repo}: the tag {tag} "
                                     "is not an index of valid descriptors") from None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

@@ -12,8 +12,9 @@ import pytest
 from ocicache import errors
 from ocicache.config import ConfigError
 from ocicache.errors import OCIError, Unsupported
-from ocicache.origin import distribution as registry_module
-from ocicache.origin.distribution import DistributionOrigin as RegistryOrigin, _retry_after
+from ocicache.origin import distribution as registry_module, registry_http
+from ocicache.origin.distribution import DistributionOrigin as RegistryOrigin
+from ocicache.origin.registry_http import _retry_after
 from ocicache.reference import Digest
 
 from ..faultproxy import FaultProxy
@@ -210,7 +211,7 @@ async def test_corrupt_manifest_is_unavailable(proxied, proxy, content):
 
 
 async def test_oversized_manifest_is_refused(origin, content, monkeypatch):
-    monkeypatch.setattr(registry_module, "MAX_MANIFEST_BYTES", len(content.manifest) - 1)
+    monkeypatch.setattr(registry_http, "MAX_MANIFEST_BYTES", len(content.manifest) - 1)
     with pytest.raises(OCIError) as info:
         await origin.get_manifest(REPO, content.manifest_digest)
     assert info.value.code is errors.UNAVAILABLE and "more than" in info.value.message
