@@ -15,9 +15,11 @@ the suite's time is short). The process nodes are started once per session and e
 in a repository namespace of its own (nodeclient.py); a test marked `own_node` (one that lists
 the whole catalog) gets nodes of its own instead. A test marked `in_process(reason)` needs the
 in-process app or its store: its process-target parametrizations are skipped with that reason.
-After each test on a process target the sessions it left open are cancelled, and then no upload
-bytes may remain staged on any of its nodes (the process targets' own check that what the
-in-process tests see in `<data_dir>/uploads` holds there too, on the edge and at its origin)."""
+A process test's `tmp_path/data` links to its node's data dir (where an `fs` test finds the
+app's). After each test on a process target the sessions it left open are cancelled; then no
+upload bytes may remain staged on any of its nodes (what the in-process tests see in
+`<data_dir>/uploads` must hold on the edge and at its origin too) and nothing may have been
+written beside their data dirs."""
 from __future__ import annotations
 
 import itertools
@@ -111,15 +113,19 @@ def edge_nodes(tmp_path_factory):
 
 
 @pytest.fixture
-def served(request, target, tmp_path):
-    """For a process target: (its processes, the namespace of this test or None for own nodes)."""
+def served(request, target, tmp_path, tmp_path_factory):
+    """For a process target: (its processes, the namespace of this test or None for own nodes).
+    The test's `tmp_path/data` is a link to the data dir of the node it talks to, as `fs` tests
+    find the in-process app's data dir there."""
     if request.node.get_closest_marker("own_node") is None:
-        yield request.getfixturevalue(f"{target}_nodes"), next(_namespaces)
-        return
-    nodes = start_nodes(target, tmp_path)
-    yield nodes, None
-    for node in reversed(nodes):
-        node.stop()
+        nodes, namespace, own = request.getfixturevalue(f"{target}_nodes"), next(_namespaces), False
+    else:
+        nodes, namespace, own = start_nodes(target, tmp_path_factory.mktemp(f"own-{target}")), None, True
+    (tmp_path / "data").symlink_to(nodes[-1].data_dir, target_is_directory=True)
+    yield nodes, namespace
+    if own:
+        for node in reversed(nodes):
+            node.stop()
 
 
 @pytest.fixture
@@ -147,6 +153,9 @@ async def client(request, aiohttp_client, target, cfg):
     await node_client.close()  # cancels the upload sessions the test left open
     left = staged(nodes)
     assert not left, f"upload bytes still staged after the test's sessions were finished or cancelled: {left}"
+    beside = {p.name for p in nodes[0].data_dir.parent.iterdir()} - {n for node in nodes for n in
+                                                                        (node.data_dir.name, node.log_path.name)}
+    assert not beside, f"written beside the nodes' data dirs: {sorted(beside)}"
 
 
 def staged(nodes: list[NodeProcess]) -> list[str]:

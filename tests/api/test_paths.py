@@ -88,7 +88,6 @@ async def test_traversal_in_digest_of_finishing_upload(client, tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.in_process("checks the test's own tmp_path holds only the in-process app's data dir")
 async def test_dot_segments_inside_valid_grammar_stay_inside(client, cfg, tmp_path):
     """Names may contain '.', '_' and '-' (e.g. 'a.b/c..d' is not valid, 'a.b' is)."""
     image = await push_image(client, "a.b/c-d/e__f", "v.1")
