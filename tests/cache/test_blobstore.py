@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -113,3 +114,18 @@ def test_prune_to(tmp_path, target):
     assert store.index.total_bytes() <= target
     assert disk_bytes(store) == store.index.total_bytes()
     assert not os.listdir(store.dir / "partial")
+
+
+def test_prune_in_batches_keeps_lru_order_pins_and_the_byte_total(tmp_path):
+    store = BlobStore(tmp_path / "c", max_bytes=1 << 30)
+    digests = [put(store, blob(i, 100)) for i in range(700)]   # more than two eviction batches
+    later = time.time() + 10
+    store.index.touch({str(d): later + i for i, d in enumerate(digests)})  # in that order, oldest first
+    store.pins.pin("library/keep", [str(digests[0])])
+    with store.reading(digests[1]):
+        evicted = store.prune(300 * 100)
+    assert evicted == 400
+    assert store.lookup(digests[0]) is not None and store.lookup(digests[1]) is not None  # pinned, read
+    assert [i for i, d in enumerate(digests) if store.lookup(d) is not None] == [0, 1, *range(402, 700)]
+    assert store.index.total_bytes() == disk_bytes(store) == 300 * 100
+    assert store.stats()["evictions"] == 400
