@@ -128,6 +128,9 @@ def warnings(cfg: Any, host: str | None = None) -> list[str]:
             out.append(f"serving plain HTTP on {host} with authentication on: passwords and tokens cross the "
                        "network in clear; put TLS in front or set [tls] cert and key")
     origin = cfg.storage.origin
+    if cfg.origin.username and origin.startswith("http://") and not _loopback(yarl.URL(origin).host or ""):
+        out.append(f"[origin] username: the password for {origin} crosses the network in clear (plain http); "
+                   "use the origin's https URL")
     if origin and yarl.URL(origin).host and yarl.URL(origin).host.endswith((".example", ".example.net",
                                                                           ".example.com", ".invalid")):
         out.append(f"[storage] origin {origin} is the shipped placeholder: set it to your origin")

@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from ocicache.config import ConfigError, load
+
 from ..distribution import Distribution, write_htpasswd
 from ..nodeproc import NodeProcess
 from ..ocisync import OCI_MANIFEST, request, sha
@@ -180,3 +182,25 @@ def test_config_check_never_shows_the_origin_password():
                          env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "password_file" in bad.stderr, bad
     assert "hunter2" not in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("origin_section, named", [
+    ('username = "edge-bot"\npassword = 1234567', "expected a string"),      # coerced: the value is hidden
+    ('password = "1234567"', "set username too"),
+    ('username = "edge-bot"\npassword = "1234567"\npassword_file = "/x"', "keep one"),
+    ('username = "edge-bot"\npassword_file = "/nonexistent/pw"', "/nonexistent/pw"),
+    ('token_realms = ["ftp://auth.example"]', "expected https://host[:port]"),
+])
+def test_origin_credential_errors_name_the_key_never_the_secret(tmp_path, origin_section, named):
+    path = tmp_path / "node.toml"
+    path.write_text(f'[storage]\norigin = "http://127.0.0.1:9"\n\n[origin]\n{origin_section}\n')
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    assert named in str(info.value) and "1234567" not in str(info.value), str(info.value)
+
+
+def test_credentials_for_an_origin_that_is_not_a_registry_are_refused(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(env={"OCICACHE_STORAGE_DATA_DIR": str(tmp_path), "OCICACHE_ORIGIN_USERNAME": "edge-bot",
+                  "OCICACHE_ORIGIN_PASSWORD": "1234567"})
+    assert "not a registry" in str(info.value) and "1234567" not in str(info.value), str(info.value)

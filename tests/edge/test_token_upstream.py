@@ -1,8 +1,8 @@
 """An edge reading CNCF distribution with token auth (tests/tokenissuer.py as its realm).
 
-`--origin` takes no credentials (open_origin builds RegistryOrigin(url) without auth), so an
-edge reaches a registry that needs them as a mirrored upstream: `--upstream NAME=URL` with
-`[upstreams] credentials` and, the realm being on another port, `[upstreams] token_realms`.
+Here the edge reaches it as a mirrored upstream: `--upstream NAME=URL` with `[upstreams]
+credentials` and, the realm being on another port, `[upstreams] token_realms` (as its
+`--origin`, with `[origin]` credentials, it also takes pushes: tests/edge/test_push_auth.py).
 It fetches one token per repository scope and reuses it for every manifest, blob and
 revalidation until it expires, also with 8 clients pulling at once.
 """
