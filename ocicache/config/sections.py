@@ -211,8 +211,10 @@ class RateLimitConfig:
     auth_failures_per_user_per_minute: float = 60.0
     """Failed logins per minute for one user name, from any address, before 429."""
     login_checks: int = 2
-    """Password (bcrypt) checks running at once, per worker process; more wait their turn."""
+    """Password (bcrypt) checks running at once on the node (each of N workers runs its share,
+    login_checks // N, at least 1); more wait their turn."""
     login_checks_per_ip: int = 1
-    """Password checks one client IP may have running at once, per worker process."""
+    """Password checks one client IP may have running at once on the node (each worker its
+    share, at least 1)."""
     trusted_proxies: tuple[str, ...] = ()
     """Peers (IPs or CIDRs) whose X-Forwarded-For names the client; others' is ignored."""
