@@ -1,14 +1,17 @@
 """The origin process SIGKILLed while a push streams through an edge (issue 15): a real CNCF
 `docker-registry`, no proxy between them. The client gets a retryable 5xx UNAVAILABLE naming
 the origin, never a 201; the edge keeps no staged copy and no blob in its store; nothing is
-linked at the origin; once the origin is back on its address a fresh push succeeds."""
+linked at the origin; once the origin is back on its address a fresh push succeeds. Killed
+mid-PATCH (the bytes streaming through to it) and while it verifies the final PUT."""
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import signal
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -56,14 +59,15 @@ def origin_upload_bytes(registry: Distribution) -> int:
     return sum(p.stat().st_size for p in root.glob("**/_uploads/*/data"))
 
 
-def queued_at(port: int) -> int:
-    """Bytes waiting, unread, in the receive queues of the connections to local `port`."""
-    queued = 0
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
-            queued += int(fields[4].split(":")[1], 16)
-    return queued
+def holders(pid: int) -> set[Path]:
+    """The files process `pid` holds open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(Path(os.readlink(fd)))
+        except OSError:
+            continue  # closed meanwhile
+    return found
 
 
 def staged(edge: NodeProcess) -> list:
@@ -72,10 +76,12 @@ def staged(edge: NodeProcess) -> list:
     return list((cache / "partial").glob("fwd-*")) + [p for p in (cache / "blobs").rglob("*") if p.is_file()]
 
 
-def assert_retryable(status: int, body: bytes, registry: Distribution) -> None:
+def assert_retryable(status: int, body: bytes, registry: Distribution, request_to_origin: str) -> None:
+    """A 5xx UNAVAILABLE naming the origin and the request to it that broke."""
     assert 500 <= status < 600, (status, body)
     error = json.loads(body)["errors"][0]
     assert error["code"] == "UNAVAILABLE" and registry.url in error["message"], error
+    assert f"{request_to_origin} {registry.url}/v2/kill/app/blobs/uploads/" in error["message"], error
 
 
 def after_restart(registry: Distribution, edge: NodeProcess, location: str, digest: str, data: bytes) -> None:
@@ -86,8 +92,8 @@ def after_restart(registry: Distribution, edge: NodeProcess, location: str, dige
     status, _, body = request(edge.url, "DELETE", location)
     assert status < 500, (status, body)  # distribution forgot the session or cancels it
     assert staged(edge) == []
-    assert push_blob(edge.url, "kill/app", data) == digest
-    status, _, body = request(registry.url, "GET", f"/v2/kill/app/blobs/{digest}")
+    assert push_blob(edge.url, "kill/app", data) == sha(data)
+    status, _, body = request(registry.url, "GET", f"/v2/kill/app/blobs/{sha(data)}")
     assert status == 200 and body == data
 
 
@@ -110,28 +116,38 @@ def test_origin_killed_mid_patch(registry, edge):
     wait_for(lambda: origin_upload_bytes(registry) >= 500_000, "the origin to receive half a MB")
     kill(registry)
     resp = conn.getresponse()
-    assert_retryable(resp.status, resp.read(), registry)
+    assert_retryable(resp.status, resp.read(), registry, "PATCH")
     conn.close()
     assert staged(edge) == []
     after_restart(registry, edge, location, sha(data), data)
 
 
-def test_origin_killed_while_the_final_put_is_in_flight(registry, edge):
-    """Every byte was acknowledged; the origin is stopped, the client's final PUT reaches the
-    edge, the edge's request for it waits in the stopped origin's socket, then SIGKILL."""
-    data = os.urandom(1_000_000)
+def test_origin_killed_while_it_verifies_the_final_put(registry, edge):
+    """Every byte was acknowledged; the final PUT names a sha512 digest, which distribution
+    verifies by reading the upload again (about a second for 32 MiB), holding its data file
+    open: it is SIGKILLed while the file has been open for a tenth of a second."""
+    data = os.urandom(32 * 1024 * 1024)
     location = start_upload(edge)
     status, got, body = request(edge.url, "PATCH", location, data, OCTET)
     assert status == 202, (status, body)
     parts = urlsplit(got["Location"])
-    location = parts.path + (f"?{parts.query}&" if parts.query else "?")
-    registry.proc.send_signal(signal.SIGSTOP)  # the origin takes the edge's request, never answers
+    location = parts.path + (f"?{parts.query}" if parts.query else "")
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
     conn = http.client.HTTPConnection(edge.hostport.split(":")[0], edge.port, timeout=60)
-    conn.request("PUT", f"{location}digest={sha(data)}", b"", OCTET)
-    wait_for(lambda: queued_at(registry.port) > 0, "the edge's request to wait at the stopped origin")
+    conn.request("PUT", f"{location}{'&' if parts.query else '?'}digest={digest}", b"", OCTET)
+    opened: list[float] = []
+
+    def verifying() -> bool:
+        if not any(p.name == "data" and "_uploads" in p.parts for p in holders(registry.proc.pid)):
+            opened.clear()  # a status GET opens it for a moment too
+            return False
+        opened.append(time.monotonic())
+        return opened[-1] - opened[0] >= 0.1
+
+    wait_for(verifying, "the origin to verify the upload")
     kill(registry)
     resp = conn.getresponse()
-    assert_retryable(resp.status, resp.read(), registry)
+    assert_retryable(resp.status, resp.read(), registry, "PUT")
     conn.close()
     assert staged(edge) == []
-    after_restart(registry, edge, location.rstrip("?&"), sha(data), data)
+    after_restart(registry, edge, location, digest, data)
