@@ -4,10 +4,11 @@
 - `s3`: the in-process app on S3 (the suite's S3 server, `s3server`), behind the edge cache and
   with write-through uploads;
 - `workers2`: a real `python -m ocicache serve --workers 2` process on the local-directory origin,
-  talked to over a new connection per request (tests/api/nodeclient.py), so a test's requests
-  spread over both worker processes (issue 14: read-your-writes across workers);
-- `edge`: a real node whose origin is another real node (directory origin), so every push is
-  written through to that origin and every read can be answered by either (issue 15).
+  talked to over a new connection per request, each reaching the other worker than the request
+  before it (tests/api/nodeclient.py; issue 14: read-your-writes across workers);
+- `edge`: a real node of `--workers 2` whose origin is another real node (directory origin), so
+  every push is written through to that origin (issue 15), over connections alternating between
+  the edge's workers as for `workers2`.
 
 Tests that push content take `algo` too: on `fs` and `s3` each runs with sha256 and sha512
 digests; on the process targets with sha256 only (the sha512 paths are the same code there and
@@ -86,7 +87,7 @@ def start_nodes(kind: str, root) -> list[NodeProcess]:
         return [node]
     origin = NodeProcess(root / "origin")
     origin.start()
-    edge = NodeProcess(root / "edge", "--origin", origin.url)
+    edge = NodeProcess(root / "edge", "--origin", origin.url, "--workers", "2")
     try:
         edge.start()
     except RuntimeError:
@@ -148,7 +149,7 @@ async def client(request, aiohttp_client, target, cfg):
         yield await aiohttp_client(make_app(cfg))
         return
     nodes, namespace = request.getfixturevalue("served")
-    node_client = NodeClient(nodes[-1].url, namespace, alternate=target == "workers2")
+    node_client = NodeClient(nodes[-1].url, namespace, alternate=True)  # both targets: 2 workers
     yield node_client
     await node_client.close()  # cancels the upload sessions the test left open
     left = staged(nodes)
