@@ -29,6 +29,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..config.checks import PURGE_RETENTION_S as RETENTION_S
 from ..errors import OCIError
@@ -78,9 +79,11 @@ class Purge:
 
 class PurgeJournal:
     def __init__(self, store: JournalStore, cache: CacheInFront, generations: Generations, index: Index,
-                 interval: float, lease: Path) -> None:
+                 interval: float, lease: Path, clock: Callable[[], float] = time.time) -> None:
+        """`lease`: the node's lock file (one poller per node); `clock`: wall-clock seconds, the
+        time entries are stamped with and aged by."""
         self.store, self.cache, self.generations, self.index = store, cache, generations, index
-        self.interval, self.lease_path = interval, lease
+        self.interval, self.lease_path, self._clock = interval, lease, clock
         self._lease_fd = -1
         with index.lock:
             index.db.execute(SCHEMA)
@@ -104,7 +107,7 @@ class PurgeJournal:
     async def record(self, repository: str, tag: str | None, digest: str | None, every_tag: bool,
                      digests: list[str]) -> str:
         """Write the entry for a purge this node applied; returns its name."""
-        at = time.time()
+        at = self._clock()
         purge = Purge(repository, tag, digest, every_tag, tuple(digests), at)
         name = layout.purge_entry(at, secrets.token_hex(6))
         self._mark(name, at)  # this node's own poller must not apply it again
@@ -124,13 +127,15 @@ class PurgeJournal:
 
     async def poll(self) -> int:
         """Apply the entries not applied yet; remove those past retention. Entries applied."""
-        now, applied = time.time(), 0
+        now, applied = self._clock(), 0
         for name in sorted(await self.store.names()):
             at = layout.purge_entry_time(name)
-            if at is None or self._applied(name):
-                continue
+            if at is None:
+                continue  # not an entry
             if now - at > RETENTION_S:
-                await self.store.delete(name)
+                await self.store.delete(name)  # applied here or not: every node had its chance
+                continue
+            if self._applied(name):
                 continue
             data = await self.store.get(name)
             if data is None:

@@ -114,6 +114,14 @@ class Node:
         return journal
 
 
+async def _cancelled(coro) -> None:
+    """Run a journal's poll loop a moment, then cancel it (its lease is closed on the way out)."""
+    task = asyncio.create_task(coro)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def test_the_journal_on_a_directory_origin(tmp_path, caplog):
     origin = tmp_path / "origin"
     a, b = Node(tmp_path / "a", origin), Node(tmp_path / "b", origin)
@@ -142,7 +150,18 @@ def test_the_journal_on_a_directory_origin(tmp_path, caplog):
         assert not (folder / old).exists()               # past retention: removed, not applied
         assert b.store.lookup(digest) is not None
         assert f"entry {damaged} skipped: not a purge entry" in caplog.text
-        assert jb._leased() and not b.journal()._leased()   # one poller per node
+        assert a.store.lookup(digest) is not None        # A took no purge itself in this test
+        later = PurgeJournal(ja.store, a.cache, a.generations, a.store.index, POLL, a.lease,
+                             clock=lambda: time.time() + 2 * 3600)
+        assert await later.poll() == 0 and not list(folder.iterdir())  # applied or not, old: removed
+        poller = asyncio.create_task(jb.run())           # one worker of the node polls...
+        await asyncio.sleep(0.05)
+        standby = b.journal()
+        assert not standby._leased()                     # ...the others stand by
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+        assert standby._leased()                         # and take over when it ends
+        await asyncio.gather(_cancelled(standby.run()), return_exceptions=True)
 
     asyncio.run(scenario())
     for node in (a, b):
