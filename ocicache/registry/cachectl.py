@@ -57,7 +57,7 @@ class CacheControl:
                 removed.append(str(d))
         answer = {"repository": repo, "removed": removed, "bytes_freed": freed, "considered": len(digests),
                   "reaches": f"this node only: its origin ({self.cache.remote.kind}) keeps no purge journal; "
-                             "purge every node in front of it"}
+                             "purge each node in front of that origin"}
         if journal is not None:
             await self._record(journal, repo, tag, digest, [str(d) for d in digests])
             answer["reaches"] = journal.reach
