@@ -50,6 +50,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.rgw)
 
 
+STEP_TIMES: list[str] = []  # "step time" properties of the session's reports (tests/docker)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        STEP_TIMES.extend(value for name, value in report.user_properties if name == "step time")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if STEP_TIMES:
+        terminalreporter.section("docker: time per step of the user-shaped images")
+        for line in STEP_TIMES:
+            terminalreporter.write_line(line)
+
+
 def s3_overrides(s3server, data_dir, bucket: str | None = None) -> dict:
     """Config overrides for a node whose origin is a fresh bucket on the suite's S3 server."""
     env = s3server.env

@@ -56,8 +56,10 @@ def make_edge(tmp_path):
         shutil.rmtree(node.data_dir, ignore_errors=True)
 
 
-def pytest_terminal_summary(terminalreporter):
-    if TIMINGS:
-        terminalreporter.section("docker: time per step of the user-shaped images")
-        for line in TIMINGS:
-            terminalreporter.write_line(line)
+@pytest.fixture(autouse=True)
+def step_timings(request):
+    """The steps a test timed (helpers.timed) go on its report as `step time` properties; the
+    root conftest prints them at the end of the session, also from pytest-xdist workers."""
+    yield
+    request.node.user_properties.extend(("step time", line) for line in TIMINGS)
+    TIMINGS.clear()
