@@ -14,7 +14,8 @@ Tests that push content take `algo` too: on `fs` and `s3` each runs with sha256 
 digests; on the process targets with sha256 only (the sha512 paths are the same code there and
 the suite's time is short). The process nodes are started once per session and each test works
 in a repository namespace of its own (nodeclient.py); a test marked `own_node` (one that lists
-the whole catalog) gets nodes of its own instead. A test marked `in_process(reason)` needs the
+the whole catalog) gets nodes of its own instead, and one marked `no_namespace` (its names are
+its own, and too long for a prefix) uses the shared nodes without a namespace. A test marked `in_process(reason)` needs the
 in-process app or its store: its process-target parametrizations are skipped with that reason.
 A process test's `tmp_path/data` links to its node's data dir (where an `fs` test finds the
 app's). After each test on a process target the sessions it left open are cancelled; then no
@@ -43,6 +44,8 @@ def pytest_configure(config):
                                        "store; skipped, with the reason, on the process targets")
     config.addinivalue_line("markers", "own_node: an API test that needs nodes of its own on the process "
                                        "targets (it sees every repository of the node)")
+    config.addinivalue_line("markers", "no_namespace: an API test whose repository names no other test uses; "
+                                       "on the process targets it sends them without a namespace")
 
 
 def _params(metafunc):
@@ -119,7 +122,8 @@ def served(request, target, tmp_path, tmp_path_factory):
     The test's `tmp_path/data` is a link to the data dir of the node it talks to, as `fs` tests
     find the in-process app's data dir there."""
     if request.node.get_closest_marker("own_node") is None:
-        nodes, namespace, own = request.getfixturevalue(f"{target}_nodes"), next(_namespaces), False
+        nodes, own = request.getfixturevalue(f"{target}_nodes"), False
+        namespace = None if request.node.get_closest_marker("no_namespace") else next(_namespaces)
     else:
         nodes, namespace, own = start_nodes(target, tmp_path_factory.mktemp(f"own-{target}")), None, True
     (tmp_path / "data").symlink_to(nodes[-1].data_dir, target_is_directory=True)
