@@ -11,7 +11,7 @@ APT_PACKAGES_NO_RECOMMENDS := ceph-mon ceph-osd radosgw
 PYTEST_ARGS ?=
 BENCH_LOAD_ARGS ?=
 
-.PHONY: run test venv system-deps bench bench-load soak clean
+.PHONY: run test venv system-deps bench bench-load bench-scale soak clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.c ext/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,6 +55,12 @@ bench: venv
 ## One workload alone: make bench-load BENCH_LOAD_ARGS="--only push-through" (~2 minutes).
 bench-load: system-deps venv
 	$(PY) -m bench.load.run $(BENCH_LOAD_ARGS)
+
+## How start-up and eviction grow with the store: 1k / 100k / 1M blobs (the 1M store takes
+## several minutes to write); table on stdout, raw figures in bench/results/scale.json.
+BENCH_SCALE_SIZES ?= 1000,100000,1000000
+bench-scale: venv
+	$(PY) -m bench.scale --sizes $(BENCH_SCALE_SIZES) --out bench/results/scale.json
 
 ## Soak: mixed push/pull/eviction load for SOAK_SECONDS (default 600), then p50/p99, errors (must
 ## be 0), RSS plot and `cache verify` in bench/results/soak; docs/RELIABILITY.md.

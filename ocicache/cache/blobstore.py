@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .. import metrics
@@ -151,13 +151,16 @@ class BlobStore:
         for, which the next start's reconcile pass adds back; never a row served without its file."""
         self.flush()
         evicted, left = 0, self.index.total_bytes()
+        removing: list[Future] = []  # the previous batch's files go while the index forgets the next
         with ThreadPoolExecutor(UNLINK_THREADS, thread_name_prefix="ocicache-evict") as unlinker:
             while left > target_bytes:
                 victims, left = self.index.evict_batch(target_bytes, EVICT_BATCH, self._readers)
+                for done in removing:
+                    done.result()
                 if not victims:
                     break  # the rest is pinned or being read right now
                 paths = [self._file_of(digest_text) for digest_text, _size in victims]
-                list(unlinker.map(_unlink, paths, chunksize=16) if len(paths) > 16 else map(_unlink, paths))
+                removing = [unlinker.submit(_unlink_all, paths[i:i + 16]) for i in range(0, len(paths), 16)]
                 evicted += len(victims)
         if evicted:
             self.count("evictions", evicted)
@@ -242,6 +245,11 @@ class BlobStore:
     def close(self) -> None:
         self.flush()
         self.index.close()
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        _unlink(path)
 
 
 def _unlink(path: str) -> None:

@@ -168,7 +168,7 @@ class Index:
     def drop_if(self, digests: list[str], gone: Callable[[str], bool]) -> int:
         """One transaction: forget those of `digests` for which `gone(digest)` holds when asked
         (inside it, so a commit racing with the caller keeps its row); returns how many."""
-        dropped = 0
+        dropped = freed = 0
         with self._tx():
             for digest in digests:
                 if not gone(digest):
@@ -176,8 +176,8 @@ class Index:
                 row = self.db.execute("DELETE FROM blobs WHERE digest=? RETURNING size", (digest,)).fetchone()
                 if row:
                     self.db.execute("DELETE FROM links WHERE digest=?", (digest,))
-                    self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (row[0],))
-                    dropped += 1
+                    dropped, freed = dropped + 1, freed + row[0]
+            self.db.execute("UPDATE counters SET value = value - ? WHERE name='bytes'", (freed,))
         return dropped
 
     @_locked

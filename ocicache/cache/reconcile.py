@@ -30,6 +30,8 @@ CURSOR = "reconcile_shard"
 DONE = -1
 SHARDS = [(algorithm, f"{i:02x}") for algorithm in SUPPORTED for i in range(256)]
 HEX = frozenset("0123456789abcdef")
+BATCH = 256
+"""Rows changed per index transaction: the write lock is held for a millisecond or two."""
 RETRY_S = 1.0
 """How often a worker that does not hold the pass checks whether it is over (or orphaned)."""
 
@@ -60,8 +62,8 @@ def check_shard(store: Store, number: int) -> tuple[int, int]:
     rows = store.index.digests_between(low, f"{algorithm}:{prefix[0]}{chr(ord(prefix[1]) + 1)}")
     skip = len(algorithm) + 1
     missing = [d for d in rows if d[skip:] not in names]
-    dropped = store.index.drop_if(missing, lambda d: not os.path.exists(os.path.join(folder, d[skip:]))) \
-        if missing else 0
+    gone = lambda d: not os.path.exists(os.path.join(folder, d[skip:]))  # noqa: E731  (asked inside the tx)
+    dropped = sum(store.index.drop_if(missing[i:i + BATCH], gone) for i in range(0, len(missing), BATCH))
     found = []
     for name in names:
         digest = f"{algorithm}:{name}"
@@ -72,7 +74,7 @@ def check_shard(store: Store, number: int) -> tuple[int, int]:
         except FileNotFoundError:
             continue  # evicted meanwhile
         found.append((digest, st.st_size, st.st_mtime))
-    return dropped, store.index.add_many(found) if found else 0
+    return dropped, sum(store.index.add_many(found[i:i + BATCH]) for i in range(0, len(found), BATCH))
 
 
 def run(store: Store) -> dict[str, int]:
