@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from ocicache.auth.htpasswd import hash_password
+from ocicache.commands import build_parser
 from ocicache.config import ConfigError, load
 
-from ..distribution import Distribution, write_htpasswd
+from ..distribution import Distribution
 from ..nodeproc import NodeProcess
 from ..ocisync import OCI_MANIFEST, request, sha
 from ..tokenissuer import TokenIssuer
@@ -105,7 +105,7 @@ def pull(url: str, repo: str, tag: str, headers: dict | None = None) -> tuple[st
 
 def test_basic_origin_push_and_pull_through_an_edge_with_its_own_acl(tmp_path, htpasswd_origin, edge_of):
     edge_htpasswd = tmp_path / "edge.htpasswd"
-    write_htpasswd(edge_htpasswd, EDGE_USERS)
+    edge_htpasswd.write_text("".join(f"{user}:{hash_password(pw, rounds=4)}\n" for user, pw in EDGE_USERS.items()))
     (tmp_path / "acl.toml").write_text(ACL)
     edge = edge_of(htpasswd_origin.url, ORIGIN_USERS["edge-bot"], "--htpasswd", str(edge_htpasswd),
                    "--config", str(tmp_path / "acl.toml"))
@@ -171,17 +171,23 @@ def test_token_service_not_listed_is_not_sent_the_credentials(token_origin, issu
     assert issuer.requests == []
 
 
-def test_config_check_never_shows_the_origin_password():
-    env = {**os.environ, "OCICACHE_ORIGIN_USERNAME": "edge-bot", "OCICACHE_ORIGIN_PASSWORD": "hunter2-secret"}
-    ok = subprocess.run([sys.executable, "-m", "ocicache", "config", "check", "--origin", "http://127.0.0.1:9"],
-                        env=env, capture_output=True, text=True)
-    assert ok.returncode == 0 and "as user edge-bot" in ok.stdout, ok
-    assert "hunter2" not in ok.stdout + ok.stderr
-    env["OCICACHE_ORIGIN_PASSWORD_FILE"] = "/nonexistent"  # both set: refused, naming the keys only
-    bad = subprocess.run([sys.executable, "-m", "ocicache", "config", "check", "--origin", "http://127.0.0.1:9"],
-                         env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "password_file" in bad.stderr, bad
-    assert "hunter2" not in bad.stdout + bad.stderr
+def config_check(monkeypatch, capsys, **env: str) -> tuple[int, str]:
+    """`ocicache config check --origin http://127.0.0.1:9` in this process: (exit code, its output)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = build_parser().parse_args(["config", "check", "--origin", "http://127.0.0.1:9"])
+    code = args.run(args)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_config_check_never_shows_the_origin_password(monkeypatch, capsys):
+    code, out = config_check(monkeypatch, capsys, OCICACHE_ORIGIN_USERNAME="edge-bot",
+                             OCICACHE_ORIGIN_PASSWORD="hunter2-secret")
+    assert code == 0 and "as user edge-bot" in out and "hunter2" not in out, out
+    # both set: refused, naming the keys and where they were set, never the value
+    code, out = config_check(monkeypatch, capsys, OCICACHE_ORIGIN_PASSWORD_FILE="/nonexistent")
+    assert code == 2 and "OCICACHE_ORIGIN_PASSWORD=(hidden)" in out and "hunter2" not in out, out
 
 
 @pytest.mark.parametrize("origin_section, named", [
