@@ -18,23 +18,24 @@ from ..ocisync import request, sha
 OCTET = "application/octet-stream"
 
 
-def connections_on_two_workers(hostport: str, tries: int = 400) -> list[tuple[int, http.client.HTTPConnection]]:
+def connections_on_two_workers(hostport: str, within: float = 30.0) -> list[tuple[int, http.client.HTTPConnection]]:
     """Two keep-alive connections answered by different worker processes (their /healthz pid);
     the node answers once one worker listens, so the other may take a moment to share the port."""
     host, port = hostport.rsplit(":", 1)
     by_pid: dict[int, http.client.HTTPConnection] = {}
-    for _ in range(tries):
-        time.sleep(0.02 if by_pid else 0)
+    deadline = time.monotonic() + within
+    while len(by_pid) < 2:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"every connection for {within:g} s reached one worker: {list(by_pid)}")
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         conn.request("GET", "/healthz")
         pid = json.loads(conn.getresponse().read())["pid"]
         if pid in by_pid:
             conn.close()
+            time.sleep(0.02)
             continue
         by_pid[pid] = conn
-        if len(by_pid) == 2:
-            return list(by_pid.items())
-    raise AssertionError(f"{tries} connections all reached one worker: {list(by_pid)}")
+    return list(by_pid.items())
 
 
 def holders(pid: int) -> set[Path]:
