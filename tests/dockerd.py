@@ -82,13 +82,20 @@ class DockerEngine:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if self.socket.exists() and self.attempt("version", "--format", "{{.Server.Version}}",
-                                                     timeout=10).returncode == 0:
+            if self.socket.exists() and self._answers(min(10.0, max(deadline - time.monotonic(), 1.0))):
                 return self
             time.sleep(0.1)
         tail = self.log_path.read_text(errors="replace")[-3000:]
         self.stop()
         raise RuntimeError(f"dockerd did not become ready within {timeout:.0f} s; its log:\n{tail}")
+
+    def _answers(self, timeout: float) -> bool:
+        """Whether the engine answers `docker version` within `timeout` (a busy machine can
+        leave the first probe hanging while dockerd still starts: that is "not yet")."""
+        try:
+            return self.attempt("version", "--format", "{{.Server.Version}}", timeout=timeout).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def _children(self) -> list[int]:
         """PIDs dockerd started (its containerd), to stop them if dockerd itself has to be killed."""
