@@ -9,6 +9,9 @@ APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-
 # Ceph's S3 gateway (a throwaway single-node cluster per test session); no recommends (no mgr).
 APT_PACKAGES_NO_RECOMMENDS := ceph-mon ceph-osd radosgw
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, whole test files to one worker (module fixtures stay shared): most of
+# the suite waits on real servers, so two streams halve its time on a 2-core machine. XDIST= runs it serially.
+XDIST ?= -n 2 --dist loadfile
 BENCH_LOAD_ARGS ?=
 
 .PHONY: run test venv system-deps bench bench-load bench-scale soak clean
@@ -42,7 +45,7 @@ system-deps:
 	fi
 
 test: system-deps venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## Micro-benchmarks (pytest-benchmark); results as ratios in one run.
 bench: venv
