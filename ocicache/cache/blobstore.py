@@ -162,6 +162,8 @@ class BlobStore:
                 paths = [self._file_of(digest_text) for digest_text, _size in victims]
                 removing = [unlinker.submit(_unlink_all, paths[i:i + 16]) for i in range(0, len(paths), 16)]
                 evicted += len(victims)
+            for done in removing:
+                done.result()  # an I/O error removing a file is the caller's to see
         if evicted:
             self.count("evictions", evicted)
             metrics.EVICTIONS.inc(evicted)

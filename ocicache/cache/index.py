@@ -126,14 +126,6 @@ class Index:
                                 "WHERE digest = ?", [(when, digest) for digest, when in accesses.items()])
 
     @_locked
-    def oldest(self, limit: int) -> list[tuple[str, int]]:
-        """The least recently used blobs that no pinned repository holds (cache/pins.py)."""
-        return self.db.execute("SELECT digest, size FROM blobs "
-                               "WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
-                               "ORDER BY last_access LIMIT ?",
-                               (limit,)).fetchall()
-
-    @_locked
     def evict_batch(self, target_bytes: int, limit: int, busy: Container[str]) -> tuple[list[tuple[str, int]], int]:
         """One transaction: forget the least recently used unpinned blobs (at most `limit`, none
         in `busy`) until at most `target_bytes` remain, with their links. Returns the (digest,

@@ -1,4 +1,4 @@
-"""Pinned repositories: their blobs are never evicted (`Index.oldest` skips them).
+"""Pinned repositories: their blobs are never evicted (`Index.evict_batch` skips them).
 
 The store is addressed by digest and knows no repositories, so a pin is recorded twice:
 the repository (`pinned_repos`), and each digest the node holds for it (`pinned_blobs`).
