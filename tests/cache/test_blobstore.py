@@ -1,6 +1,7 @@
 """The local blob store: LRU eviction by bytes, admission, restart, reconcile, verify."""
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import os
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from ocicache.reference import Digest
-from ocicache.cache import BlobStore
+from ocicache.cache import BlobStore, reconcile
 
 
 def put(store: BlobStore, data: bytes) -> Digest:
@@ -129,3 +130,21 @@ def test_prune_in_batches_keeps_lru_order_pins_and_the_byte_total(tmp_path):
     assert [i for i, d in enumerate(digests) if store.lookup(d) is not None] == [0, 1, *range(402, 700)]
     assert store.index.total_bytes() == disk_bytes(store) == 300 * 100
     assert store.stats()["evictions"] == 400
+
+
+async def test_one_worker_walks_the_start_up_pass_and_another_takes_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(reconcile, "RETRY_S", 0.01)
+    store = BlobStore(tmp_path / "c", max_bytes=1 << 20)
+    lost = put(store, blob(1))
+    store.blob_path(lost).unlink()                     # the index disagrees with the disk
+    store.begin_reconcile()
+    with open(store.dir / "reconcile.lock", "a+b") as walker:
+        fcntl.flock(walker.fileno(), fcntl.LOCK_EX)    # another worker walks the pass...
+        task = asyncio.create_task(reconcile.in_background(store))
+        await asyncio.sleep(0.05)
+        assert not task.done() and store.reconciling()
+        assert store.index.size_of(str(lost)) == 1000  # ...this one leaves it alone
+    await asyncio.wait_for(task, 10)                   # ...and takes over once that one is gone
+    assert not store.reconciling()
+    assert store.index.size_of(str(lost)) is None and store.total_bytes() == 0
+    store.close()
