@@ -3,6 +3,7 @@
     caching.py      CachingOrigin: an Origin that serves a remote origin through the store
     blobstore.py    the SSD store: content-addressed blobs, bounded by bytes, evicted LRU
     index.py        the store's SQLite index, shared by the node's worker processes
+    reconcile.py    the start-up pass making index and disk agree, in the background
     pins.py         pinned repositories, never evicted
     fills.py        one fill per digest, readable while it grows
     tags.py         TagCache: tag -> digest for a TTL, revalidated, stale-if-error
