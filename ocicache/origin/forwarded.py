@@ -20,7 +20,6 @@ two workers never interleave the copy or its hash state; the second waits for th
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import os
@@ -38,7 +37,7 @@ from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
 from ..reference import Digest
 from .base import LocalCopies
-from .uploads import UploadStore, load_hasher, state_key
+from .uploads import UploadStore, flock_exclusive, load_hasher, state_key
 
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
 """An origin's upload id as it may appear in a path (no '/', not '.' or '..')."""
@@ -135,12 +134,8 @@ class ForwardedUploads(UploadStore):
             except FileNotFoundError:
                 fd = None
             try:
-                while fd is not None:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        await asyncio.sleep(0.005)
+                if fd is not None:
+                    await flock_exclusive(fd)
                 yield
             finally:
                 if fd is not None:

@@ -7,6 +7,7 @@ written through part by part). Which one a node uses is the origin's `upload_mod
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import re
 import weakref
 
@@ -24,6 +25,18 @@ def state_key(algorithm: str) -> str:
     """Where a saved session keeps its hash state: `sha256_state` (as before sha512 was
     supported, so sessions survive an upgrade) or `sha512_state`."""
     return f"{algorithm}_state"
+
+
+async def flock_exclusive(fd: int, poll: float = 0.005) -> None:
+    """Take flock(2) LOCK_EX on `fd` without blocking the event loop: another worker process
+    holding it (a request on the same session) is waited for, polling every `poll` seconds.
+    The lock goes with the descriptor: closing `fd` releases it."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            await asyncio.sleep(poll)
 
 
 def load_hasher(state: dict) -> tuple[str, Hasher]:

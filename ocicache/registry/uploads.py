@@ -14,7 +14,6 @@ staged file once, 1 MiB at a time, as CNCF distribution does.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from typing import AsyncIterable, AsyncIterator
 
 from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
-from ..origin.uploads import UUID_RE, UploadStore, load_hasher, state_key
+from ..origin.uploads import UUID_RE, UploadStore, flock_exclusive, load_hasher, state_key
 from ..reference import Digest
 from .expiry import expire_uploads
 
@@ -113,12 +112,7 @@ class Uploads(UploadStore):
             except OSError:
                 raise self.unknown(repo, upload_id) from None
             try:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        await asyncio.sleep(0.005)
+                await flock_exclusive(fd)
                 session = UploadSession.load(upload_id, self.root / upload_id)
                 if session is None or session.repo != repo:
                     raise self.unknown(repo, upload_id)
