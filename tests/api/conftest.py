@@ -12,16 +12,16 @@
 
 Tests that push content take `algo` too: on `fs` and `s3` each runs with sha256 and sha512
 digests; on the process targets with sha256 only (the sha512 paths are the same code there and
-the suite's time is short). The process nodes are started once per session and each test works
-in a repository namespace of its own (nodeclient.py); a test marked `own_node` (one that lists
-the whole catalog) gets nodes of its own instead, and one marked `no_namespace` (its names are
-its own, and too long for a prefix) uses the shared nodes without a namespace. A test marked `in_process(reason)` needs the
-in-process app or its store: its process-target parametrizations are skipped with that reason.
-A process test's `tmp_path/data` links to its node's data dir (where an `fs` test finds the
-app's). After each test on a process target the sessions it left open are cancelled; then no
-upload bytes may remain staged on any of its nodes (what the in-process tests see in
-`<data_dir>/uploads` must hold on the edge and at its origin too) and nothing may have been
-written beside their data dirs."""
+the suite's time is short). The process nodes are started once for tests/api (package scope) and
+each test works in a repository namespace of its own (nodeclient.py); a test marked `own_node`
+(one that lists the whole catalog) gets nodes of its own instead, and one marked `no_namespace`
+(its names are its own, and too long for a prefix) uses the shared nodes without a namespace. A
+test marked `in_process(reason)` needs the in-process app or its store: its process-target
+parametrizations are skipped with that reason. A process test's `tmp_path/data` links to its
+node's data dir (where an `fs` test finds the app's). After each test on a process target the
+sessions it left open are cancelled; then no upload bytes may remain staged on any of its nodes
+(what the in-process tests see in `<data_dir>/uploads` must hold on the edge and at its origin
+too) and nothing may have been written beside their data dirs."""
 from __future__ import annotations
 
 import itertools
@@ -106,12 +106,12 @@ def _shared_nodes(kind: str, tmp_path_factory):
         node.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/api is done
 def workers2_nodes(tmp_path_factory):
     yield from _shared_nodes("workers2", tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/api is done
 def edge_nodes(tmp_path_factory):
     yield from _shared_nodes("edge", tmp_path_factory)
 
