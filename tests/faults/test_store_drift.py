@@ -94,7 +94,7 @@ def test_reads_racing_with_evictions_never_get_a_removed_blob(origin, proxy, mak
     pruned = 0
     store = open_store(edge)                                    # a second evicting process: `cache prune`
     try:
-        deadline = time.monotonic() + 2.5
+        deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             pruned += store.prune(0)
             time.sleep(0.05)
