@@ -312,11 +312,11 @@ class CachingOrigin:
         await self.remote.delete_tag(repo, tag)
         self.tags.forget((repo, tag))
 
-    async def list_tags(self, repo: str) -> list[str]:
-        return await self.remote.list_tags(repo)
+    async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
+        return await self.remote.list_tags(repo, n, last)
 
-    async def list_repositories(self) -> list[str]:
-        return await self.remote.list_repositories()
+    async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
+        return await self.remote.list_repositories(n, last)
 
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
         await self.remote.add_referrer(repo, subject, referrer)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -108,15 +107,3 @@ def page(request: web.Request, max_page: int) -> tuple[int | None, str | None]:
             raise OCIError(errors.PAGINATION_INVALID, f"n={n_text[:40]!r} is not a non-negative integer")
         n = min(int(n_text), max_page)
     return n, request.query.get("last")
-
-
-def paginate(items: list[str], n: int | None, last: str | None, path: str) -> tuple[list[str], str | None]:
-    """The page after `last` of at most `n` items, and the RFC 8288 Link to the next page."""
-    if last is not None:
-        items = [item for item in items if item > last]
-    if n is None or len(items) <= n:
-        return items, None
-    items = items[:n]
-    if not items:
-        return items, None
-    return items, f'<{path}?n={n}&last={quote(items[-1], safe="")}>; rel="next"'

@@ -18,6 +18,7 @@ directory, S3 and registry origins):
 """
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,13 @@ from typing import AsyncIterator, Callable, Protocol
 
 from ..reference import Digest
 from .uploads import UploadStore
+
+
+def page_of(items: list[str], n: int | None, last: str | None) -> list[str]:
+    """The page after `last` of at most `n` of sorted `items`, for origins that read a whole
+    listing anyway (another registry; S3 lists every key)."""
+    start = 0 if last is None else bisect.bisect_right(items, last)
+    return items[start:] if n is None else items[start:start + n]
 
 
 class UploadMode(enum.Enum):
@@ -146,11 +154,13 @@ class Origin(Protocol):
     async def delete_tag(self, repo: str, tag: str) -> None:
         """Remove one tag (the revision stays); MANIFEST_UNKNOWN if absent."""
 
-    async def list_tags(self, repo: str) -> list[str]:
-        """All tags of `repo`, sorted; NAME_UNKNOWN if the repository has no manifests."""
+    async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
+        """Tags of `repo` sorted by byte value: those after `last`, at most `n` (all when None);
+        NAME_UNKNOWN if the repository has no manifests. A page costs what it holds on the
+        directory origin (its listing index), not what the repository holds."""
 
-    async def list_repositories(self) -> list[str]:
-        """All repositories that hold at least one manifest, sorted."""
+    async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
+        """Repositories holding at least one manifest, sorted: those after `last`, at most `n`."""
 
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
         """Record that manifest `referrer` names `subject` in its `subject` field."""

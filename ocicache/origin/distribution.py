@@ -29,7 +29,7 @@ from .. import errors
 from ..errors import OCIError
 from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
-from .base import CacheInFront, Health
+from .base import CacheInFront, Health, page_of
 from .ratebudget import RateBudget
 from .registry_http import _TRANSPORT_ERRORS, RegistryHTTP
 from .registry_writes import RegistryWrites
@@ -207,23 +207,23 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
             raise self._unavailable(f"tag {tag} of {repo}: Docker-Content-Digest "
                                     f"{header[:100]!r} is not a sha256 or sha512 digest") from None
 
-    async def list_tags(self, repo: str) -> list[str]:
+    async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
         tags: set[str] = set()
         async for page in self._pages(f"/v2/{repo}/tags/list", f"tags of {repo}"):
             if page is None:
                 raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to "
                                f"{self.label}", detail={"name": repo})
             tags.update(self._strings(page, "tags", f"tags of {repo}"))
-        return sorted(tags)
+        return page_of(sorted(tags), n, last)  # distribution 2.8 ignores `n` on tag lists: read them all
 
-    async def list_repositories(self) -> list[str]:
+    async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
         repos: set[str] = set()
         # The catalog is optional; registries that hide it answer 401, 403, 404 or 405.
         async for page in self._pages("/v2/_catalog", "catalog", missing=(401, 403, 404, 405)):
             if page is None:
                 return []
             repos.update(self._strings(page, "repositories", "catalog"))
-        return sorted(repos)
+        return page_of(sorted(repos), n, last)
 
     def _strings(self, page: Any, key: str, what: str) -> list[str]:
         values = page.get(key) if isinstance(page, dict) else []

@@ -14,6 +14,8 @@ CNCF distribution v3 looks up a sha512 digest.
 Every write lands in a temporary file in the target folder and is renamed into place,
 so readers never see a partial file. Names, tags and digests reaching this module have
 been checked against the spec's grammar, which admits no '..' and no absolute paths.
+Listings are read a page at a time from an ordered index beside the layout
+(`listindex.py`), each listed name checked against the layout.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from .. import errors
 from ..errors import OCIError, Unsupported
@@ -31,6 +33,7 @@ from ..reference import SUPPORTED, Digest
 from . import layout
 from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
 from .journals import DirectoryJournal
+from .listindex import ListingIndex, checked_page
 from .uploads import UploadStore
 
 READ_CHUNK = 1024 * 1024
@@ -70,6 +73,7 @@ class FilesystemOrigin:
         self.base = self.root / layout.ROOT
         (self.base / layout.BLOBS).mkdir(parents=True, exist_ok=True)
         (self.base / layout.REPOSITORIES).mkdir(parents=True, exist_ok=True)
+        self.listings = ListingIndex(self.root / layout.LISTINGS, self._walk_layout)
 
     # ---- what callers ask ----
     async def check(self) -> Health:
@@ -200,6 +204,7 @@ class FilesystemOrigin:
         if tag is not None:
             _write_atomic(self.base / layout.tag_index_link(repo, tag, digest), str(digest).encode())
             _write_atomic(self.base / layout.tag_current_link(repo, tag), str(digest).encode())
+        await asyncio.to_thread(self.listings.add, repo, tag)  # after the links: a listed tag resolves
 
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
         digest = _read_link(self.base / layout.tag_current_link(repo, tag))
@@ -211,39 +216,50 @@ class FilesystemOrigin:
         link = self._revision_link(repo, digest)
         if _read_link(link) != digest:
             raise layout.manifest_unknown(repo, digest)
-        for tag in await self._tags(repo):
-            if _read_link(self.base / layout.tag_current_link(repo, tag)) == digest:
-                shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
+        gone = [tag for tag in self._tags_on_disk(repo)
+                if _read_link(self.base / layout.tag_current_link(repo, tag)) == digest]
+        for tag in gone:
+            shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
         shutil.rmtree(link.parent, ignore_errors=True)
+        await asyncio.to_thread(self.listings.forget, repo, gone)
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await self.resolve_tag(repo, tag)
         shutil.rmtree(self._tag_dir(repo, tag), ignore_errors=True)
+        await asyncio.to_thread(self.listings.forget, repo, [tag])
 
-    async def _tags(self, repo: str) -> list[str]:
+    # ---- listings (origin/listindex.py) ----
+    def _tags_on_disk(self, repo: str) -> list[str]:
+        """Every tag of `repo` in the layout (a directory listing: for deletes and rebuilds)."""
         try:
-            return sorted(p.name for p in (self.base / layout.tags_dir(repo)).iterdir()
-                          if (self.base / layout.tag_current_link(repo, p.name)).exists())
+            return [p.name for p in (self.base / layout.tags_dir(repo)).iterdir()
+                    if (self.base / layout.tag_current_link(repo, p.name)).exists()]
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    async def list_tags(self, repo: str) -> list[str]:
+    def _walk_layout(self) -> Iterator[tuple[str, list[str]]]:
+        """Every repository holding manifests, with its tags: what rebuilds the index."""
+        top = self.base / layout.REPOSITORIES
+        for dirpath, dirnames, _ in os.walk(top):
+            if layout.MANIFESTS in dirnames:
+                repo = os.path.relpath(dirpath, top)
+                yield repo, self._tags_on_disk(repo)
+            dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+
+    async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
         if not (self.base / layout.manifests_dir(repo)).is_dir():
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to the origin",
                            detail={"name": repo})
-        return await self._tags(repo)
+        return await asyncio.to_thread(
+            checked_page, lambda want, after: self.listings.tags(repo, want, after),
+            lambda tag: (self.base / layout.tag_current_link(repo, tag)).exists(),
+            lambda gone: self.listings.forget(repo, gone), n, last)
 
-    async def list_repositories(self) -> list[str]:
-        return await asyncio.to_thread(self._walk_repositories)
-
-    def _walk_repositories(self) -> list[str]:
-        top = self.base / layout.REPOSITORIES
-        found = []
-        for dirpath, dirnames, _ in os.walk(top):
-            if layout.MANIFESTS in dirnames:
-                found.append(os.path.relpath(dirpath, top))
-            dirnames[:] = [d for d in dirnames if not d.startswith("_")]
-        return sorted(found)
+    async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
+        return await asyncio.to_thread(
+            checked_page, self.listings.repositories,
+            lambda name: (self.base / layout.manifests_dir(name)).is_dir(),
+            lambda gone: self.listings.forget(None, gone), n, last)
 
     # ---- referrers ----
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:
@@ -264,4 +280,4 @@ class FilesystemOrigin:
         return found
 
     async def close(self) -> None:
-        return None
+        self.listings.close()

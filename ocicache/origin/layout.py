@@ -15,6 +15,8 @@ and ocicache's own objects beside `docker/` (relative to the origin's root, wher
 registry:2 never looks):
 
     _ocicache/purges/<ms since epoch>-<random>.json    the purge journal (cache/journal.py)
+    _ocicache/listings.sqlite                          the directory origin's ordered index of
+                                                       repositories and tags (origin/listindex.py)
 
 Names, tags and digests reaching here have been checked against the spec's grammar.
 """
@@ -36,6 +38,7 @@ TAG_INDEX_LINKS = "tags/*/index/*/*/link"
 BLOB_DATA_FILES = "*/*/*/data"
 LAYER_LINKS = "_layers/*/*/link"
 PURGES = "_ocicache/purges"  # relative to the origin's root (the bucket prefix, the directory)
+LISTINGS = "_ocicache/listings.sqlite"  # relative to the directory origin's root
 
 
 def blob_data(digest: Digest) -> str:

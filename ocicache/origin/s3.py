@@ -15,7 +15,7 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
+from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode, page_of
 from .journals import BucketJournal
 from .s3client import S3, Missing, S3Settings
 from .s3uploads import S3Uploads
@@ -157,17 +157,17 @@ class S3Origin:
     async def _tags(self, repo: str) -> list[str]:
         return sorted(await self.s3.list_dirs(self.key(layout.tags_dir(repo)) + "/", f"listing tags of {repo}"))
 
-    async def list_tags(self, repo: str) -> list[str]:
+    async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
         found = await self.s3.list_dirs(self.key(layout.repo(repo)) + "/", f"listing repository {repo}")
         if layout.MANIFESTS not in found:
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to {self.s3.where}",
                            detail={"name": repo})
-        return await self._tags(repo)
+        return page_of(await self._tags(repo), n, last)
 
-    async def list_repositories(self) -> list[str]:
+    async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
         base = self.key(layout.REPOSITORIES) + "/"
         keys = await self.s3.list_keys(base, "listing repositories")
-        return sorted({name for name in (layout.repository_of(k[len(base):]) for k in keys) if name})
+        return page_of(sorted({name for name in (layout.repository_of(k[len(base):]) for k in keys) if name}), n, last)
 
     # ---- referrers ----
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:

@@ -212,11 +212,13 @@ class Registry:
             self.wrote(repo)
 
     # ---- listings ----
-    async def tags(self, repo: str) -> list[str]:
-        return await self.origin.list_tags(repo)
+    async def tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
+        """Tags of `repo` after `last`, at most `n` (all when None), sorted."""
+        return await self.origin.list_tags(repo, n, last)
 
-    async def repositories(self) -> list[str]:
-        return await self.origin.list_repositories()
+    async def repositories(self, n: int, last: str | None) -> list[str]:
+        """At most `n` repositories after `last`, sorted."""
+        return await self.origin.list_repositories(n, last)
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         found = []
