@@ -5,6 +5,11 @@ import re
 
 import pytest
 
+from ocicache import config
+from ocicache.app import make_app
+from ocicache.origin import layout
+from ocicache.origin.layout import ROOT
+
 from .helpers import (OCI_INDEX, OCI_MANIFEST, descriptor, error_code, image_manifest, push_blob,
                       push_image, put_manifest, sha)
 
@@ -211,3 +216,49 @@ async def test_referrers_bad_digest(client):
     resp = await client.get(f"/v2/{REPO}/referrers/sha256:short")
     assert resp.status == 400
     assert await error_code(resp) == "DIGEST_INVALID"
+
+
+def write_layout(root, repos: list[str], tags: dict[str, list[str]]) -> None:
+    """Repositories and tags written straight into a directory origin's layout (what a registry:2
+    or an older node left there), the way tests build thousands of them cheaply."""
+    base = root / ROOT
+    link = b"sha256:" + b"0" * 64
+    for repo in repos:
+        (base / layout.manifests_dir(repo) / "revisions").mkdir(parents=True)
+    for repo, names in tags.items():
+        for tag in names:
+            path = base / layout.tag_current_link(repo, tag)
+            path.parent.mkdir(parents=True)
+            path.write_bytes(link)
+
+
+async def walk(client, url: str, key: str) -> list[str]:
+    """Every name of a paged listing, following its Link headers."""
+    seen = []
+    while url:
+        resp = await client.get(url)
+        assert resp.status == 200, await resp.text()
+        seen += (await resp.json())[key]
+        url = next_link(resp)
+    return seen
+
+
+async def test_catalog_and_tag_walks_over_thousands_return_each_name_once_in_order(aiohttp_client, tmp_path):
+    """Issue 23: pages come from the directory origin's listing index, rebuilt from the layout
+    on first use and kept by the write path: every name exactly once, in byte order."""
+    repos = [f"walk/r{i:04d}" for i in range(3000)]
+    tags = [f"t{i:04d}" for i in range(0, 6000, 2)] + ["V", "a.b", "a-b", "a_b", "a"]
+    write_layout(tmp_path / "data" / "origin", repos, {"walk/tagged": tags})
+    cfg = config.load(env={}, overrides={"storage": {"data_dir": str(tmp_path / "data")},
+                                         "limits": {"max_page": 400}})
+    client = await aiohttp_client(make_app(cfg))
+    await push_image(client, "walk/r0999x", "t0001")  # one repository and tag through the API
+    await put_manifest(client, "walk/tagged", "t0003", (await push_image(client, "walk/tagged", None)).manifest,
+                       OCI_MANIFEST)
+    expected_repos = sorted(repos + ["walk/r0999x", "walk/tagged"])
+    assert await walk(client, "/v2/_catalog", "repositories") == expected_repos  # no n: pages of max_page
+    assert await walk(client, "/v2/_catalog?n=250", "repositories") == expected_repos
+    expected_tags = sorted(tags + ["t0003"])
+    assert await walk(client, "/v2/walk/tagged/tags/list?n=300", "tags") == expected_tags
+    resp = await client.get("/v2/walk/tagged/tags/list")
+    assert (await resp.json())["tags"] == expected_tags and "Link" not in resp.headers  # no n: every tag
