@@ -209,21 +209,31 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
 
     async def list_tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
         tags: set[str] = set()
-        async for page in self._pages(f"/v2/{repo}/tags/list", f"tags of {repo}"):
+        async for page in self._pages(f"/v2/{repo}/tags/list", f"tags of {repo}", last=last):
             if page is None:
                 raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to "
                                f"{self.label}", detail={"name": repo})
-            tags.update(self._strings(page, "tags", f"tags of {repo}"))
-        return page_of(sorted(tags), n, last)  # distribution 2.8 ignores `n` on tag lists: read them all
+            if self._page_full(tags, self._strings(page, "tags", f"tags of {repo}"), n, last):
+                break
+        return page_of(sorted(tags), n, last)
 
     async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
         repos: set[str] = set()
         # The catalog is optional; registries that hide it answer 401, 403, 404 or 405.
-        async for page in self._pages("/v2/_catalog", "catalog", missing=(401, 403, 404, 405)):
+        async for page in self._pages("/v2/_catalog", "catalog", missing=(401, 403, 404, 405), last=last):
             if page is None:
                 return []
-            repos.update(self._strings(page, "repositories", "catalog"))
+            if self._page_full(repos, self._strings(page, "repositories", "catalog"), n, last):
+                break
         return page_of(sorted(repos), n, last)
+
+    @staticmethod
+    def _page_full(found: set[str], names: list[str], n: int | None, last: str | None) -> bool:
+        """Add the names after `last` to `found`; whether `n` of them are there (an upstream sends
+        its pages in order, whether or not it honours `n` and `last`: distribution 2.8 ignores
+        `n` on tag lists)."""
+        found.update(name for name in names if last is None or name > last)
+        return n is not None and len(found) >= n
 
     def _strings(self, page: Any, key: str, what: str) -> list[str]:
         values = page.get(key) if isinstance(page, dict) else []

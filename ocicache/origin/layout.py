@@ -17,6 +17,9 @@ registry:2 never looks):
     _ocicache/purges/<ms since epoch>-<random>.json    the purge journal (cache/journal.py)
     _ocicache/listings.sqlite                          the directory origin's ordered index of
                                                        repositories and tags (origin/listindex.py)
+    _ocicache/listings/repositories/<name>             the S3 origin's: one empty object per
+    _ocicache/listings/tags/<name>/_tags/<tag>         repository and tag, so a LIST with StartAfter
+    _ocicache/listings/built                           reads a page in order (origin/s3listings.py)
 
 Names, tags and digests reaching here have been checked against the spec's grammar.
 """
@@ -39,6 +42,24 @@ BLOB_DATA_FILES = "*/*/*/data"
 LAYER_LINKS = "_layers/*/*/link"
 PURGES = "_ocicache/purges"  # relative to the origin's root (the bucket prefix, the directory)
 LISTINGS = "_ocicache/listings.sqlite"  # relative to the directory origin's root
+BUCKET_LISTINGS = "_ocicache/listings"  # relative to the S3 origin's prefix
+LISTED_REPOSITORIES = f"{BUCKET_LISTINGS}/repositories/"
+LISTINGS_BUILT = f"{BUCKET_LISTINGS}/built"
+
+
+def listed_tags(name: str) -> str:
+    """The prefix of a repository's tag entries: a name component never starts with '_', so
+    no other repository's entries share it, and a key is the prefix and the tag alone."""
+    return f"{BUCKET_LISTINGS}/tags/{name}/_tags/"
+
+
+def tag_of(key: str) -> tuple[str, str] | None:
+    """(repository, tag) of a key under repositories/ that is a tag's current link."""
+    head, marker, tail = key.rpartition(f"/{MANIFESTS}/tags/")
+    tag, slash, rest = tail.partition("/")
+    if not (marker and slash and rest == "current/link" and head.startswith(f"{REPOSITORIES}/")):
+        return None
+    return head[len(REPOSITORIES) + 1:], tag
 
 
 def blob_data(digest: Digest) -> str:

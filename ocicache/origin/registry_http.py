@@ -178,12 +178,16 @@ class RegistryHTTP:
             raise self._unavailable(f"{what}: {resp.url} returned more than the {cap} bytes accepted")
         return body
 
-    async def _pages(self, path: str, what: str, missing: tuple[int, ...] = (404,)) -> AsyncIterator[Any]:
-        """JSON bodies of a listing, following RFC 8288 `Link: <...>; rel="next"` (spec end-8b).
-        Yields None instead of a body when the first page has a status in `missing`."""
+    async def _pages(self, path: str, what: str, missing: tuple[int, ...] = (404,),
+                     last: str | None = None) -> AsyncIterator[Any]:
+        """JSON bodies of a listing, following RFC 8288 `Link: <...>; rel="next"` (spec end-8b),
+        from the first name after `last`. Yields None instead of a body when the first page has a
+        status in `missing`."""
         url = self._url(path)
         if self.page_size is not None:
-            url = url.with_query(n=self.page_size)
+            url = url.update_query(n=self.page_size)
+        if last is not None:
+            url = url.update_query(last=last)
         seen = set()
         while url not in seen and len(seen) < MAX_PAGES:
             seen.add(url)

@@ -4,6 +4,7 @@ Objects are laid out as CNCF distribution's s3 driver lays them out under the bu
 prefix (`origin/layout.py`), so distribution and ocicache serve each other's pushes.
 Every object is written whole by one PUT (or a completed multipart upload), so readers
 never see a partial object. Blob uploads are written through by `s3uploads.S3Uploads`.
+Listings are read a page at a time from the origin's listing index (`s3listings.py`).
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode, page_of
+from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
 from .journals import BucketJournal
 from .s3client import S3, Missing, S3Settings
+from .s3listings import BucketListings
 from .s3uploads import S3Uploads
 
 READ_CHUNK = 1024 * 1024
@@ -32,6 +34,7 @@ class S3Origin:
         prefix = settings.prefix.strip("/")
         self.root = f"{prefix}/{layout.ROOT}" if prefix else layout.ROOT  # a key prefix, not a folder
         self.journal_prefix = f"{prefix}/{layout.PURGES}/" if prefix else f"{layout.PURGES}/"
+        self.listings = BucketListings(self.s3, f"{prefix}/" if prefix else "", self.root)
         self.part_bytes = part_bytes
         self.parts_in_flight = parts_in_flight
 
@@ -134,6 +137,7 @@ class S3Origin:
         if tag is not None:
             await self._write_link(layout.tag_index_link(repo, tag, digest), digest)
             await self._write_link(layout.tag_current_link(repo, tag), digest)
+        await self.listings.add(repo, tag)  # after the links: a listed tag resolves
 
     async def resolve_tag(self, repo: str, tag: str) -> Digest:
         digest = await self._link(layout.tag_current_link(repo, tag))
@@ -147,11 +151,13 @@ class S3Origin:
             raise layout.manifest_unknown(repo, digest)
         for tag in await self._tags(repo):
             if await self._link(layout.tag_current_link(repo, tag)) == digest:
+                await self.listings.remove_tag(repo, tag)
                 await self.s3.delete_prefix(self.key(layout.tag_dir(repo, tag)) + "/", f"deleting tag {tag}")
         await self.s3.delete(self.key(relative), f"deleting manifest {digest} of {repo}")
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await self.resolve_tag(repo, tag)
+        await self.listings.remove_tag(repo, tag)
         await self.s3.delete_prefix(self.key(layout.tag_dir(repo, tag)) + "/", f"deleting tag {tag} of {repo}")
 
     async def _tags(self, repo: str) -> list[str]:
@@ -162,12 +168,10 @@ class S3Origin:
         if layout.MANIFESTS not in found:
             raise OCIError(errors.NAME_UNKNOWN, f"repository {repo} is not known to {self.s3.where}",
                            detail={"name": repo})
-        return page_of(await self._tags(repo), n, last)
+        return await self.listings.tags(repo, n, last)
 
     async def list_repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
-        base = self.key(layout.REPOSITORIES) + "/"
-        keys = await self.s3.list_keys(base, "listing repositories")
-        return page_of(sorted({name for name in (layout.repository_of(k[len(base):]) for k in keys) if name}), n, last)
+        return await self.listings.repositories(n, last)
 
     # ---- referrers ----
     async def add_referrer(self, repo: str, subject: Digest, referrer: Digest) -> None:

@@ -122,6 +122,23 @@ class S3:
             return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
         return await self.call(what, run)
 
+    async def list_after(self, prefix: str, start_after: str | None, limit: int | None, what: str) -> list[str]:
+        """At most `limit` keys (all when None) under `prefix` after `prefix + start_after`, in
+        order: one LIST per 1,000 keys, however many come before."""
+        def run() -> list[str]:
+            keys: list[str] = []
+            args = {"Bucket": self.bucket, "Prefix": prefix}
+            if start_after is not None:
+                args["StartAfter"] = prefix + start_after
+            while limit is None or len(keys) < limit:
+                page = self.client.list_objects_v2(**args, MaxKeys=1000 if limit is None else min(1000, limit - len(keys)))
+                keys += [obj["Key"] for obj in page.get("Contents", [])]
+                if not page.get("IsTruncated"):
+                    break
+                args["ContinuationToken"] = page["NextContinuationToken"]
+            return keys if limit is None else keys[:limit]
+        return await self.call(what, run)
+
     async def list_dirs(self, prefix: str, what: str) -> list[str]:
         """Names of the 'folders' directly under `prefix` (which ends in '/')."""
         def run() -> list[str]:
