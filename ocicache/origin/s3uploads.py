@@ -162,9 +162,10 @@ class S3Uploads(UploadStore):
             return None
         return fd
 
-    async def append(self, session: S3Session, body: AsyncIterable[bytes]) -> int:
+    async def append(self, session: S3Session, body: AsyncIterable[bytes], expected: int | None = None) -> int:
         """Cut the tail plus the body into parts, upload them (a bounded number at once) while
-        the body streams in, and save the new state with what is left as the tail."""
+        the body streams in, and save the new state with what is left as the tail. A chunk of
+        another length than `expected` is undone by `rollback` (the registry asks)."""
         session.previous_tail = await self._tail(session)
         spool = self._spool(session)
         try:

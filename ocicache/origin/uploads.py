@@ -52,7 +52,9 @@ class UploadStore:
 
     `async create(repo, digest=None)` -> session (digest: known up front, monolithic push);
     `open(repo, id)` -> async context manager yielding the session, current and held exclusively;
-    `async append(session, body)` -> bytes appended (hashed as they arrive, durable on return);
+    `async append(session, body, expected=None)` -> bytes appended (hashed as they arrive,
+    durable on return); `expected`: the chunk's announced length (Content-Range), which a
+    store that cannot undo what it passed on uses to hold a chunk until it arrived whole;
     `mark(session)` / `async rollback(session, mark)`: undo a chunk that was refused;
     `async commit(session, digest)`: verify the whole upload (on a mismatch discard it and
     raise DIGEST_INVALID) and make the blob readable in the origin by its digest;

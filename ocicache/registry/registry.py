@@ -119,7 +119,7 @@ class Registry:
             metrics.UPLOAD_BYTES.inc(appended)
             return appended
         mark = self.uploads.mark(session)
-        appended = await self.uploads.append(session, body)
+        appended = await self.uploads.append(session, body, expected)
         metrics.UPLOAD_BYTES.inc(appended)
         if appended != expected:
             await self.uploads.rollback(session, mark)

@@ -139,13 +139,15 @@ class Uploads(UploadStore):
         await self.origin.put_blob(digest, session.data_path)
         await self.discard(session)
 
-    async def append(self, session: UploadSession, body: AsyncIterable[bytes]) -> int:
+    async def append(self, session: UploadSession, body: AsyncIterable[bytes],
+                     expected: int | None = None) -> int:
         """Hash and write a request body at the session's offset; returns bytes appended.
 
         Bytes are gathered into chunks of `chunk_bytes`; each chunk is hashed and written in
         one call in a worker thread (the C routine releases the GIL) while the event loop
         receives the next one. The offset and hash state are saved when the body ends (and
         every SAVE_EVERY bytes): bytes past the saved offset are cut off on the next load.
+        A chunk of another length than `expected` is undone by `rollback` (the registry asks).
         """
         loop = asyncio.get_running_loop()
         appended = unsaved = 0
