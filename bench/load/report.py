@@ -1,10 +1,10 @@
 """Tables (markdown) and charts (PNG) from one load-benchmark run's results.json.
 
     .venv/bin/python -m bench.load.report bench/results/load/results.json
-    .venv/bin/python -m bench.load.report bench/results/push-through/results.json --into docs/PERFORMANCE.md
 
-`--into FILE` replaces the push-through section of FILE (between its BEGIN and END markers
-below) with the tables generated from that run, so the document shows a committed run's numbers.
+Workload names hold the sizes of the run ("blob {big}, 16 conns" with `big blob MiB` of the
+run's machine record), so every label is right for any `--big-mib`. The generated blocks of
+README.md and docs/PERFORMANCE.md come from here through bench/load/sections.py.
 """
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ from pathlib import Path
 from .pushthrough import PAIRS as PUSH_PAIRS, WORKLOADS as PUSH_WORKLOADS
 
 # (label, workload, metric, ours, baselines (best of them), target, higher is better)
+# "{big}" is the run's big blob ("256 MiB"), "{image}" the docker-pull image ("1.13 GB image, 12 layers").
 TARGETS = [
-    ("warm 256 MiB, 16 conns (MB/s) vs best of nginx, distribution", "blob 256 MiB, 16 conns", "MB/s",
+    ("warm {big}, 16 conns (MB/s) vs best of nginx, distribution", "blob {big}, 16 conns", "MB/s",
      "ocicache", ["nginx", "distribution"], 0.95, True),
-    ("  same, node with [server] sendfile = false", "blob 256 MiB, 16 conns", "MB/s",
+    ("  same, node with [server] sendfile = false", "blob {big}, 16 conns", "MB/s",
      "ocicache-copy", ["nginx", "distribution"], 0.95, True),
     ("1 MiB blob, 64 conns (req/s) vs nginx", "blob 1 MiB, 64 conns", "req/s", "ocicache", ["nginx"], 0.8, True),
+    ("over TLS: 1 MiB blob, 64 conns (req/s) vs nginx with TLS", "blob 1 MiB, 64 conns, TLS", "req/s",
+     "ocicache-tls", ["nginx-tls"], 0.9, True),
+    ("over TLS: {big} blob, 16 conns (MB/s) vs nginx with TLS", "blob {big}, 16 conns, TLS", "MB/s",
+     "ocicache-tls", ["nginx-tls"], 0.95, True),
     ("manifest by tag (req/s) vs distribution", "manifest by tag, 64 conns", "req/s", "ocicache",
      ["distribution"], 4, True),
     ("manifest by digest (req/s) vs distribution", "manifest by digest, 64 conns", "req/s", "ocicache",
@@ -30,34 +35,52 @@ TARGETS = [
      "ocicache-edge", ["distribution-proxy"], 10, True),
     ("edge: manifest by digest (req/s) vs distribution's proxy", "manifest by digest, 64 conns", "req/s",
      "ocicache-edge", ["distribution-proxy"], 10, True),
-    ("monolithic push 256 MiB (MB/s) vs distribution", "push 256 MiB, monolithic", "MB/s", "ocicache",
+    ("monolithic push {big} (MB/s) vs distribution", "push {big}, monolithic", "MB/s", "ocicache",
      ["distribution"], 3, True),
-    ("edge: cold miss, 1 client, total time vs distribution's proxy", "cold 256 MiB miss, 1 client",
+    ("edge: cold miss, 1 client, total time vs distribution's proxy", "cold {big} miss, 1 client",
      "total s", "ocicache-edge", ["distribution-proxy"], 1, False),
-    ("edge: cold miss, 8 clients, total time vs distribution's proxy", "cold 256 MiB miss, 8 clients",
+    ("edge: cold miss, 8 clients, total time vs distribution's proxy", "cold {big} miss, 8 clients",
      "total s", "ocicache-edge", ["distribution-proxy"], 1, False),
+    ("edge: `docker pull`, cold, time vs distribution's proxy", "docker pull {image}, cold", "s",
+     "ocicache-edge", ["distribution-proxy"], 1, False),
+    ("edge: `docker pull`, warm, time vs distribution's proxy", "docker pull {image}, warm", "s",
+     "ocicache-edge", ["distribution-proxy"], 1, False),
     ("peak RSS vs distribution (lower is better)", "peak RSS", "MiB", "ocicache", ["distribution"], 0.5, False),
 ]
 # Workloads shown in the medians table, with the metrics to show.
 TABLE = [
-    ("blob 256 MiB, 1 conn", ["MB/s"]),
-    ("blob 256 MiB, 16 conns", ["MB/s"]),
+    ("blob {big}, 1 conn", ["MB/s"]),
+    ("blob {big}, 16 conns", ["MB/s"]),
     ("blob 1 MiB, 64 conns", ["req/s", "p99 ms"]),
+    ("blob {big}, 16 conns, TLS", ["MB/s"]),
+    ("blob 1 MiB, 64 conns, TLS", ["req/s", "p99 ms"]),
     ("manifest by tag, 64 conns", ["req/s", "p99 ms"]),
     ("manifest by digest, 64 conns", ["req/s", "p99 ms"]),
-    ("Range 1 MB of 256 MiB", ["ms"]),
-    ("cold 256 MiB miss, 1 client", ["ttfb ms", "total s", "origin GETs"]),
-    ("cold 256 MiB miss, 8 clients", ["ttfb ms", "total s", "origin GETs"]),
-    ("push 256 MiB, monolithic", ["MB/s"]),
-    ("push 256 MiB, 16 MiB chunks", ["MB/s"]),
+    ("Range 1 MB of {big}", ["ms"]),
+    ("cold {big} miss, 1 client", ["ttfb ms", "total s", "origin GETs"]),
+    ("cold {big} miss, 8 clients", ["ttfb ms", "total s", "origin GETs"]),
+    ("push {big}, monolithic", ["MB/s"]),
+    ("push {big}, 16 MiB chunks", ["MB/s"]),
+    ("docker pull {image}, cold", ["s"]),
+    ("docker pull {image}, warm", ["s"]),
     ("peak RSS", ["MiB"]),
 ]
-SERVERS = ["nginx", "nginx-copy", "distribution", "distribution-proxy", "ocicache", "ocicache-copy",
-           "ocicache-edge"]
+ALL_SERVERS = ["nginx", "nginx-copy", "nginx-tls", "distribution", "distribution-proxy", "ocicache",
+               "ocicache-copy", "ocicache-tls", "ocicache-edge"]
 HIGHER_IS_BETTER = {"MB/s", "req/s"}
 PUSH_THROUGH_GOAL = 0.8     # issue 15: a push through an edge at >= 0.8x the throughput of a direct push
-BEGIN = "<!-- BEGIN push-through tables: generated by `python -m bench.load.report <results.json> --into` -->"
-END = "<!-- END push-through tables -->"
+
+
+def named(m: dict, template: str) -> str:
+    """A workload's or label's name in this run: its sizes filled in."""
+    return template.format(big=f"{m.get('big blob MiB', 256)} MiB", image=m.get("docker image", "?"))
+
+
+def sized(doc: dict) -> tuple[list, list]:
+    """TARGETS and TABLE with this run's names."""
+    m = doc["machine"]
+    targets = [(named(m, label), named(m, w), *rest) for label, w, *rest in TARGETS]
+    return targets, [(named(m, w), metrics) for w, metrics in TABLE]
 
 
 def _fmt(x: float) -> str:
@@ -97,6 +120,9 @@ def header(m: dict) -> list[str]:
              f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection). "
              f"1-minute load average {m.get('load average at start', '?')} at the start, "
              f"{m.get('load average at end', '?')} at the end (other work on the machine shows here)."]
+    if m.get("TLS negotiated"):
+        lines.append("TLS as negotiated by a client with OpenSSL's defaults (as wrk): " +
+                     "; ".join(f"{k} {v}" for k, v in m["TLS negotiated"].items()) + ".")
     if m.get("code"):
         lines.append(f"Code: commit {m['code']}.")
     if m.get("notes"):
@@ -132,58 +158,91 @@ def push_through(doc: dict) -> list[str]:
             "distribution instance>`. Both edges: one worker per core, their defaults otherwise."]
 
 
-def markdown(doc: dict) -> str:
-    m, results = doc["machine"], doc["results"]
-    if not any(workload in results for workload, _ in TABLE):      # a run of the push-through workload alone
-        return "\n".join([*header(m), "", *push_through(doc)]) + "\n"
-    lines = [*header(m), "",
-             "### Targets (ratio of medians; per-repetition ratios in brackets)", "",
-             "| target | ocicache | baseline | ratio | goal | met |", "|---|---|---|---|---|---|"]
-    for label, workload, metric, ours, bases, goal, higher in TARGETS:
+def targets_table(doc: dict) -> list[str]:
+    results = doc["results"]
+    targets, _ = sized(doc)
+    rows = []
+    for label, workload, metric, ours, bases, goal, higher in targets:
         r = ratio(results, workload, metric, ours, bases, higher)
         if r is None:
             continue
         value, per_rep, base = r
         ok = value >= goal if higher else value <= goal
         spread = f" ({min(per_rep):.2f}–{max(per_rep):.2f})" if len(per_rep) > 1 else ""
-        lines.append(f"| {label} | {_cell(results[workload][ours][metric])} | {base} "
-                     f"{_cell(results[workload][base][metric])} | {value:.2f}x{spread} | "
-                     f"{'>=' if higher else '<='} {goal:g}x | {'yes' if ok else '**no**'} |")
-    cold8 = results.get("cold 256 MiB miss, 8 clients", {})
+        rows.append(f"| {label} | {_cell(results[workload][ours][metric])} | {base} "
+                    f"{_cell(results[workload][base][metric])} | {value:.2f}x{spread} | "
+                    f"{'>=' if higher else '<='} {goal:g}x | {'yes' if ok else '**no**'} |")
+    cold8 = results.get(named(doc["machine"], "cold {big} miss, 8 clients"), {})
     if "ocicache-edge" in cold8:
         gets = cold8["ocicache-edge"]["origin GETs"]
-        lines.append(f"| edge: origin GETs for 8 simultaneous cold clients | {_cell(gets)} | "
-                     f"distribution-proxy {_cell(cold8.get('distribution-proxy', {}).get('origin GETs', []))} "
-                     f"| | exactly 1 | {'yes' if set(gets) == {1} else '**no**'} |")
-    lines += ["", "### Medians (min–max) of every workload", "",
-              "| workload | metric | " + " | ".join(SERVERS) + " |", "|---|---|" + "---|" * len(SERVERS)]
-    for workload, metrics in TABLE:
+        rows.append(f"| edge: origin GETs for 8 simultaneous cold clients | {_cell(gets)} | "
+                    f"distribution-proxy {_cell(cold8.get('distribution-proxy', {}).get('origin GETs', []))} "
+                    f"| | exactly 1 | {'yes' if set(gets) == {1} else '**no**'} |")
+    return ["| target | ocicache | baseline | ratio | goal | met |", "|---|---|---|---|---|---|", *rows]
+
+
+def medians_table(doc: dict) -> list[str]:
+    results = doc["results"]
+    _, table = sized(doc)
+    servers = [s for s in ALL_SERVERS if any(s in w for w in results.values())]
+    lines = ["| workload | metric | " + " | ".join(servers) + " |", "|---|---|" + "---|" * len(servers)]
+    for workload, metrics in table:
         for metric in metrics:
-            row = [_cell(results.get(workload, {}).get(s, {}).get(metric, [])) for s in SERVERS]
+            row = [_cell(results.get(workload, {}).get(s, {}).get(metric, [])) for s in servers]
             if any(row):
                 lines.append(f"| {workload} | {metric} | " + " | ".join(row) + " |")
-    lines += ["", "### Ratios against nginx and against distribution (medians; > 1 means ocicache is "
-              "better)", "", "| workload | metric | ocicache / nginx | ocicache-copy / nginx | "
-              "ocicache / distribution | edge / distribution's proxy |", "|---|---|---|---|---|---|"]
-    for workload, metrics in TABLE:
+    return lines
+
+
+RATIO_COLUMNS = [("ocicache", "nginx"), ("ocicache-copy", "nginx"), ("ocicache-tls", "nginx-tls"),
+                 ("ocicache", "distribution"), ("ocicache-edge", "distribution-proxy")]
+
+
+def ratios_table(doc: dict) -> list[str]:
+    results = doc["results"]
+    _, table = sized(doc)
+    lines = ["| workload | metric | ocicache / nginx | ocicache-copy / nginx | ocicache-tls / nginx-tls | "
+             "ocicache / distribution | edge / distribution's proxy |", "|---|---|---|---|---|---|---|"]
+    for workload, metrics in table:
         for metric in metrics:
             if metric in ("origin GETs", "p99 ms"):
                 continue
             higher = metric in HIGHER_IS_BETTER
             cells = []
-            for ours, base in (("ocicache", "nginx"), ("ocicache-copy", "nginx"), ("ocicache", "distribution"),
-                               ("ocicache-edge", "distribution-proxy")):
+            for ours, base in RATIO_COLUMNS:
                 r = ratio(results, workload, metric, ours, [base], higher)
                 cells.append("" if r is None else f"{(r[0] if higher else 1 / r[0]):.2f}x")
             if any(cells):
                 lines.append(f"| {workload} | {metric} | " + " | ".join(cells) + " |")
+    return lines
+
+
+LEGEND = ("nginx: static files, `sendfile on` (the reference); nginx-copy: `sendfile off`; nginx-tls: "
+          "HTTPS, `sendfile on`, the same certificate and cipher list as ocicache-tls (TLS 1.2 and 1.3). "
+          "ocicache: the node's defaults (one worker per core, sendfile on); ocicache-copy: "
+          "`OCICACHE_SERVER_SENDFILE=false`; ocicache-tls: the same data over HTTPS (`[tls] cert/key`); "
+          "ocicache-edge: `--origin` = the distribution instance. distribution-proxy: distribution's "
+          "`proxy.remoteurl` = the same instance. `docker pull`: a private dockerd (vfs), every image "
+          "removed before each pull; cold = the proxy restarted with an empty store. Peak RSS: VmHWM "
+          "summed over a server's processes during each repetition (reset at its start), the median of "
+          "the repetitions (over-counts forked workers' shared pages; nginx's includes its HTTPS server).")
+
+
+def markdown(doc: dict, level: str = "###", sources: list[str] | None = None) -> str:
+    """A run's header (with where its raw `sources` are), targets, medians and ratios, and the
+    push-through table when the run has one."""
+    m, results = doc["machine"], doc["results"]
+    lines = [*header(m)]
+    if sources:
+        lines.append(f"Raw results: {', '.join(f'`{s}`' for s in sources)} (every repetition; "
+                     "`results.csv` beside each holds the same figures, one a line).")
+    if any(w in results for w, _ in sized(doc)[1]):
+        lines += ["", f"{level} Targets (ratio of medians; per-repetition ratios in brackets)", "",
+                  *targets_table(doc), "", f"{level} Medians (min–max) of every workload", "",
+                  *medians_table(doc), "", f"{level} Ratios against nginx and against distribution "
+                  "(medians; > 1 means ocicache is better)", "", *ratios_table(doc), "", LEGEND]
     if pushed := push_through(doc):
         lines += ["", *pushed]
-    lines += ["", "nginx: static files, `sendfile on` (the reference); nginx-copy: `sendfile off`. "
-              "ocicache: the node's defaults (one worker per core, sendfile on); ocicache-copy: "
-              "`OCICACHE_SERVER_SENDFILE=false`; ocicache-edge: `--origin` = the distribution instance. "
-              "distribution-proxy: distribution's `proxy.remoteurl` = the same instance. "
-              "Peak RSS is VmHWM summed over a server's processes (over-counts forked workers' shared pages)."]
     return "\n".join(lines) + "\n"
 
 
@@ -194,7 +253,7 @@ def charts(doc: dict, out: Path) -> None:
 
     results = doc["results"]
     labels, values, goals = [], [], []
-    for label, workload, metric, ours, bases, goal, higher in TARGETS:
+    for label, workload, metric, ours, bases, goal, higher in sized(doc)[0]:
         r = ratio(results, workload, metric, ours, bases, higher)
         if r is None or label.startswith("  "):
             continue
@@ -217,12 +276,12 @@ def charts(doc: dict, out: Path) -> None:
     fig.savefig(out / "ratios.png", dpi=110)
     plt.close(fig)
 
-    panels = [("blob 256 MiB, 16 conns", "MB/s"), ("blob 1 MiB, 64 conns", "req/s"),
+    panels = [(named(doc["machine"], "blob {big}, 16 conns"), "MB/s"), ("blob 1 MiB, 64 conns", "req/s"),
               ("manifest by tag, 64 conns", "req/s"), ("manifest by digest, 64 conns", "req/s")]
     fig, axes = plt.subplots(1, len(panels), figsize=(16, 4.2))
     for ax, (workload, metric) in zip(axes, panels):
         w = results.get(workload, {})
-        names = [s for s in SERVERS if s in w]
+        names = [s for s in ALL_SERVERS if s in w]
         meds = [statistics.median(w[s][metric]) for s in names]
         lo = [m - min(w[s][metric]) for m, s in zip(meds, names)]
         hi = [max(w[s][metric]) - m for m, s in zip(meds, names)]
@@ -235,29 +294,13 @@ def charts(doc: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def into(doc: dict, source: str, target: Path) -> None:
-    """Replace what stands between BEGIN and END in `target` with this run's push-through tables."""
-    text = target.read_text()
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise SystemExit(f"{target}: expected one line '{BEGIN}' and one '{END}' around the push-through "
-                         "tables; add them where the tables belong")
-    before, rest = text.split(BEGIN)
-    after = rest.split(END)[1]
-    body = [*header(doc["machine"]), f"Raw results: `{source}`.", "", *push_through(doc)]
-    target.write_text(before + BEGIN + "\n" + "\n".join(body) + "\n" + END + after)
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", type=Path, help="a results.json written by bench.load.run")
-    p.add_argument("--into", type=Path, help="put the push-through tables into this markdown file")
     args = p.parse_args(argv)
     doc = json.loads(args.results.read_text())
-    if args.into:
-        into(doc, str(args.results), args.into)
-        return
     print(markdown(doc))
-    if "blob 256 MiB, 16 conns" in doc["results"]:   # a run of every workload (not --only)
+    if doc["machine"].get("workloads", "all") == "all":
         charts(doc, args.results.parent)
 
 

@@ -2,15 +2,17 @@
 
     .venv/bin/python -m bench.load.run [--reps 3] [--duration 4] [--out bench/results/load]
     .venv/bin/python -m bench.load.run --only push-through --out bench/results/push-through
+    .venv/bin/python -m bench.load.run --only tls | --only docker-pull
 
 Starts every server on loopback, seeds them (OCI push API; files for nginx), measures each
 workload once per repetition with the order of servers rotated each time, and writes
-results.json, results.md and PNG charts to --out. Stops every process it started, also on
-failure. See bench/load/README.md.
+results.json (every repetition), results.csv (the same, one value a line), results.md and PNG
+charts to --out. Stops every process it started, also on failure. See bench/load/README.md.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -21,10 +23,11 @@ import time
 from pathlib import Path
 
 from . import report
+from .dockerpull import DockerPull
 from .pushthrough import PushThrough
-from .servers import Distribution, Nginx, Ocicache
+from .servers import Distribution, Nginx, Ocicache, self_signed
 from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, loopback_copy_mbps,
-                        range_latency, sha256_digest, sha256_mbps, wrk)
+                        range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
 
 MIB = 1 << 20
 REPO = "bench/app"
@@ -37,6 +40,8 @@ SINGLE_CONN_SERVERS = ["nginx", "nginx-copy", "distribution", "ocicache", "ocica
 MANIFEST_SERVERS = ["distribution", "distribution-proxy", "ocicache", "ocicache-edge"]
 PROXIES = ["distribution-proxy", "ocicache-edge"]
 PUSH_SERVERS = ["distribution", "ocicache"]
+TLS_SERVERS = ["nginx-tls", "ocicache-tls"]
+WORKLOADS = ["push-through", "tls", "docker-pull"]   # what --only can pick
 
 
 def log(msg: str) -> None:
@@ -49,15 +54,20 @@ def rotated(items: list[str], rep: int) -> list[str]:
 
 
 class Bench:
-    def __init__(self, work: Path, big_size: int, duration: float, push_size: int) -> None:
+    def __init__(self, work: Path, big_size: int, duration: float, push_size: int, docker_mb: int) -> None:
         self.work = work
         self.big_size = big_size
+        self.big = f"{big_size // MIB} MiB"     # in the workloads' names: right for any --big-mib
         self.duration = duration
-        self.nginx = Nginx(work / "nginx")
+        self.docker_mb = docker_mb
+        tls = self_signed(work / "tls")         # one certificate for both HTTPS servers
+        self.nginx = Nginx(work / "nginx", tls)
         self.dist = Distribution(work / "distribution")
         self.dproxy: Distribution | None = None
         self.oci = Ocicache(work / "ocicache")
         self.oci_copy = Ocicache(work / "ocicache", env={"OCICACHE_SERVER_SENDFILE": "false"})
+        self.oci_tls = Ocicache(work / "ocicache", tls=tls)
+        self.docker: DockerPull | None = None
         self.edge: Ocicache | None = None
         self.push_edge: Ocicache | None = None
         self.started: list = []
@@ -70,19 +80,27 @@ class Bench:
         self.started.append(server)
         server.start()
 
-    def start(self, only_push_through: bool = False) -> None:
-        """Every server; with `only_push_through`, those the push-through workload needs."""
-        for server in (self.dist, self.oci) if only_push_through else (self.nginx, self.dist, self.oci,
-                                                                        self.oci_copy):
+    def start(self, only: str | None = None) -> None:
+        """Every server; with `only`, those that workload needs."""
+        wanted = {None: (self.nginx, self.dist, self.oci, self.oci_copy, self.oci_tls),
+                  "push-through": (self.dist, self.oci), "tls": (self.nginx, self.oci, self.oci_tls),
+                  "docker-pull": (self.dist,)}[only]
+        for server in wanted:
             self._start(server)
-        if not only_push_through:
+        if only is None:
             self.dproxy = Distribution(self.work / "distribution-proxy", remote=self.dist.url)
             self._start(self.dproxy)
-        self.edge = Ocicache(self.work / "edge", "--origin", self.dist.url, "--cache-max-bytes", str(64 << 30))
-        self._start(self.edge)
-        self.push_edge = Ocicache(self.work / "push-edge", "--origin", self.oci.url,
-                                  "--cache-max-bytes", str(64 << 30))
-        self._start(self.push_edge)
+        if only in (None, "push-through"):
+            self.edge = Ocicache(self.work / "edge", "--origin", self.dist.url, "--cache-max-bytes",
+                                 str(64 << 30))
+            self._start(self.edge)
+            self.push_edge = Ocicache(self.work / "push-edge", "--origin", self.oci.url,
+                                      "--cache-max-bytes", str(64 << 30))
+            self._start(self.push_edge)
+        if only == "docker-pull" or (only is None and self.docker_mb):
+            self.docker = DockerPull(self.work / "docker", self.docker_mb, self.dist, self.record, log)
+            self.started.append(self.docker)
+            self.docker.start()
 
     def stop(self) -> None:
         for server in reversed(self.started):
@@ -92,10 +110,12 @@ class Bench:
                 log(f"stopping {type(server).__name__} failed: {exc}")
 
     def base_url(self, name: str) -> str:
-        if name in ("nginx", "nginx-copy"):
-            return f"http://127.0.0.1:{self.nginx.port_sendfile if name == 'nginx' else self.nginx.port_copy}"
+        if name.startswith("nginx"):
+            return {"nginx": f"http://127.0.0.1:{self.nginx.port_sendfile}",
+                    "nginx-copy": f"http://127.0.0.1:{self.nginx.port_copy}",
+                    "nginx-tls": f"https://127.0.0.1:{self.nginx.port_tls}"}[name]
         return {"distribution": self.dist, "distribution-proxy": self.dproxy, "ocicache": self.oci,
-                "ocicache-copy": self.oci_copy, "ocicache-edge": self.edge, "edge of distribution": self.edge,
+                "ocicache-copy": self.oci_copy, "ocicache-tls": self.oci_tls, "ocicache-edge": self.edge, "edge of distribution": self.edge,
                 "edge of ocicache": self.push_edge}[name].url
 
     def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
@@ -107,9 +127,11 @@ class Bench:
         buf[:16] = self.stamp.to_bytes(16, "big")
         return sha256_digest(buf)
 
-    def seed(self, reps: int) -> None:
-        self.big = bytearray(os.urandom(self.big_size))
-        self.big_digest = self.next_variant(self.big)
+    def seed(self, reps: int, only: str | None = None) -> None:
+        """The blobs and the manifest into distribution and ocicache (ocicache alone for `tls`),
+        files for nginx, cold blobs in distribution; both proxies warmed."""
+        self.blob = bytearray(os.urandom(self.big_size))
+        self.big_digest = self.next_variant(self.blob)
         small = os.urandom(MIB)
         self.small_digest = sha256_digest(small)
         config = json.dumps({"architecture": "amd64", "os": "linux",
@@ -122,24 +144,26 @@ class Bench:
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n}
                        for d, n in ((self.big_digest, self.big_size), (self.small_digest, MIB))]}).encode()
         self.manifest_digest = sha256_digest(manifest)
-        for name in PUSH_SERVERS:
+        for name in PUSH_SERVERS if only is None else ["ocicache"]:
             pusher = Pusher(self.base_url(name))
             try:
-                for data, digest in ((self.big, self.big_digest), (small, self.small_digest),
+                for data, digest in ((self.blob, self.big_digest), (small, self.small_digest),
                                      (config, config_digest)):
                     pusher.push_blob(REPO, data, digest)
                 pusher.push_manifest(REPO, "v1", manifest, OCI_MANIFEST)
             finally:
                 pusher.close()
-        for data, digest in ((self.big, self.big_digest), (small, self.small_digest)):
+        for data, digest in ((self.blob, self.big_digest), (small, self.small_digest)):
             self.nginx.put_file(f"/v2/{REPO}/blobs/{digest}", bytes(data))
+        if only == "tls":
+            return
         # a fresh cold blob per repetition and client count, in the origin only
         self.cold: list[str] = []
         pusher = Pusher(self.dist.url)
         try:
             for _ in range(reps * 2):
-                digest = self.next_variant(self.big)
-                pusher.push_blob(COLD_REPO, self.big, digest)
+                digest = self.next_variant(self.blob)
+                pusher.push_blob(COLD_REPO, self.blob, digest)
                 self.cold.append(digest)
         finally:
             pusher.close()
@@ -168,11 +192,40 @@ class Bench:
             log(f"  {workload:22} {name:20} {r['MB/s']:9.1f} MB/s {r['req/s']:9.1f} req/s "
                 f"p99 {r['p99 ms']:.2f} ms")
 
-    def repetition(self, rep: int) -> None:
+    def tls_repetition(self, rep: int) -> None:
+        """The blob workloads over HTTPS: nginx and ocicache, the same certificate and ciphers."""
+        self.run_wrk(f"blob {self.big}, 16 conns, TLS", TLS_SERVERS, rep,
+                     lambda name: self.blob_url(name, self.big_digest), 16)
+        self.run_wrk("blob 1 MiB, 64 conns, TLS", TLS_SERVERS, rep,
+                     lambda name: self.blob_url(name, self.small_digest), 64)
+
+    def repetition(self, rep: int, only: str | None = None) -> None:
+        """One repetition of every workload, or of `only`; with every workload, the peak RSS of
+        each server during this repetition."""
+        if only is not None:
+            if only == "push-through":
+                self.push_through.repetition(rep)
+            elif only == "tls":
+                self.tls_repetition(rep)
+            else:
+                self.docker.repetition(rep)
+            return
+        servers = self.rss_servers()
+        for server in servers.values():
+            server.reset_peak()
+        self.main_repetition(rep)
+        self.tls_repetition(rep)
+        self.push_through.repetition(rep)
+        if self.docker is not None:
+            self.docker.repetition(rep)
+        for name, server in servers.items():
+            self.record("peak RSS", name, {"MiB": server.peak_rss() / MIB})
+
+    def main_repetition(self, rep: int) -> None:
         big = lambda name: self.blob_url(name, self.big_digest)  # noqa: E731
         small = lambda name: self.blob_url(name, self.small_digest)  # noqa: E731
-        self.run_wrk("blob 256 MiB, 1 conn", SINGLE_CONN_SERVERS, rep, big, 1)
-        self.run_wrk("blob 256 MiB, 16 conns", BLOB_SERVERS, rep, big, 16)
+        self.run_wrk(f"blob {self.big}, 1 conn", SINGLE_CONN_SERVERS, rep, big, 1)
+        self.run_wrk(f"blob {self.big}, 16 conns", BLOB_SERVERS, rep, big, 16)
         self.run_wrk("blob 1 MiB, 64 conns", BLOB_SERVERS, rep, small, 64)
         accept = {"Accept": MANIFEST_ACCEPT}
         self.run_wrk("manifest by tag, 64 conns", MANIFEST_SERVERS, rep,
@@ -182,34 +235,31 @@ class Bench:
         middle = self.big_size // 2
         for name in rotated(BLOB_SERVERS, rep):
             r = range_latency(big(name), middle, 1_000_000, rounds=15)
-            self.record("Range 1 MB of 256 MiB", name, {"ms": r["ms"]})
+            self.record(f"Range 1 MB of {self.big}", name, {"ms": r["ms"]})
         for clients, cold in ((1, self.cold[2 * rep]), (8, self.cold[2 * rep + 1])):
             for name in rotated(PROXIES, rep):
                 mark = self.dist.log_offset()
                 r = concurrent_gets(self.blob_url(name, cold, COLD_REPO), clients, self.big_size)
                 time.sleep(1.0)  # let a proxy's background copy finish logging
                 r["origin GETs"] = self.dist.requests_since(mark, "GET", cold.split(":")[1])
-                self.record(f"cold 256 MiB miss, {clients} client{'s' * (clients > 1)}", name, r)
+                self.record(f"cold {self.big} miss, {clients} client{'s' * (clients > 1)}", name, r)
                 log(f"  cold x{clients} {name:20} ttfb {r['ttfb ms']:.1f} ms total {r['total s']:.2f} s "
                     f"origin GETs {r['origin GETs']}")
-        for label, chunk in (("push 256 MiB, monolithic", None), ("push 256 MiB, 16 MiB chunks", 16 * MIB)):
+        for label, chunk in ((f"push {self.big}, monolithic", None), (f"push {self.big}, 16 MiB chunks", 16 * MIB)):
             for name in rotated(PUSH_SERVERS, rep):
-                digest = self.next_variant(self.big)
+                digest = self.next_variant(self.blob)
                 pusher = Pusher(self.base_url(name))
                 try:
-                    seconds = pusher.push_blob(PUSH_REPO, self.big, digest, chunk)
+                    seconds = pusher.push_blob(PUSH_REPO, self.blob, digest, chunk)
                 finally:
                     pusher.close()
                 self.record(label, name, {"MB/s": self.big_size / seconds / 1e6})
                 log(f"  {label:28} {name:14} {self.big_size / seconds / 1e6:8.1f} MB/s")
                 os.sync()  # writeback of this push must not land in the next measurement
-        self.push_through.repetition(rep)
 
-    def peak_rss(self) -> None:
-        for name, server in (("nginx", self.nginx), ("distribution", self.dist),
-                             ("distribution-proxy", self.dproxy), ("ocicache", self.oci),
-                             ("ocicache-copy", self.oci_copy), ("ocicache-edge", self.edge)):
-            self.record("peak RSS", name, {"MiB": server.peak_rss() / MIB})
+    def rss_servers(self) -> dict:
+        return {"nginx": self.nginx, "distribution": self.dist, "distribution-proxy": self.dproxy,
+                "ocicache": self.oci, "ocicache-copy": self.oci_copy, "ocicache-edge": self.edge}
 
 
 def machine() -> dict:
@@ -231,21 +281,39 @@ def code_version() -> str:
     return f"{head}{' with uncommitted changes in ocicache/' if dirty else ''}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_results(out: Path, doc: dict) -> None:
+    """results.json and results.csv (workload, server, metric, repetition, value: every figure)."""
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["workload", "server", "metric", "repetition", "value"])
+        for workload, servers in doc["results"].items():
+            for server, metrics in servers.items():
+                for metric, values in metrics.items():
+                    writer.writerows([workload, server, metric, i + 1, v] for i, v in enumerate(values))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 3)))
     p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 4)),
                    help="seconds per wrk run")
     p.add_argument("--big-mib", type=int, default=int(os.environ.get("BENCH_BIG_MIB", 256)))
     p.add_argument("--push-mib", type=int, default=64, help="blob size of the push-through workload")
-    p.add_argument("--only", choices=["push-through"],
-                   help="run only this workload (and start only the servers it needs)")
-    p.add_argument("--notes", default="", help="what else ran on the machine, say; kept in results.json")
-    p.add_argument("--max-seconds", type=float, default=1200,
+    p.add_argument("--docker-mb", type=int, default=1130,
+                   help="size of the image of the docker-pull workload (decimal MB; 12 layers); "
+                        "0: every workload but that one")
+    p.add_argument("--only", choices=WORKLOADS, help="run only this workload (and start only the servers it needs)")
+    p.add_argument("--notes", default="", help="what else ran on the machine, reduced sizes...; kept in results.json")
+    p.add_argument("--max-seconds", type=float, default=1800,
                    help="no repetition starts after this many seconds")
     p.add_argument("--out", help="default bench/results/load, or bench/results/<workload> with --only")
     p.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     for tool in ("wrk", "nginx", "docker-registry", "curl"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is missing (make system-deps installs it)", file=sys.stderr)
@@ -254,8 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ocicache-load-"))
     started = time.monotonic()
-    bench = Bench(work, args.big_mib * MIB, args.duration, args.push_mib * MIB)
-    only_push = args.only == "push-through"
+    bench = Bench(work, args.big_mib * MIB, args.duration, args.push_mib * MIB, args.docker_mb)
     reps_done = 0
     try:
         info = machine()
@@ -264,22 +331,20 @@ def main(argv: list[str] | None = None) -> int:
         info["sha256 MB/s"] = sha256_mbps()
         info["loopback copy MB/s"] = loopback_copy_mbps()
         log(f"starting servers in {work}")
-        bench.start(only_push)
-        if not only_push:
+        bench.start(args.only)
+        if args.only in (None, "tls"):
+            info["TLS negotiated"] = {name: tls_negotiated(bench.base_url(name)) for name in TLS_SERVERS}
             log("seeding (OCI push API; files for nginx)")
-            bench.seed(args.reps)
+            bench.seed(args.reps, args.only)
         for rep in range(args.reps):
             if time.monotonic() - started > args.max_seconds:
                 log(f"time budget spent; stopping after {rep} repetitions")
                 break
             log(f"repetition {rep + 1}/{args.reps}")
-            if only_push:
-                bench.push_through.repetition(rep)
-            else:
-                bench.repetition(rep)
+            bench.repetition(rep, args.only)
             reps_done += 1
-        if not only_push:
-            bench.peak_rss()
+        if bench.docker is not None:
+            info["docker image"] = bench.docker.label
     finally:
         bench.stop()
         if args.keep:
@@ -291,14 +356,13 @@ def main(argv: list[str] | None = None) -> int:
                  "push-through blob MiB": args.push_mib, "workloads": args.only or "all", "notes": args.notes,
                  "date": time.strftime("%Y-%m-%d %H:%M"), "run seconds": round(time.monotonic() - started)})
     doc = {"machine": info, "results": bench.results}
-    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    write_results(out, doc)
     text = report.markdown(doc)
     (out / "results.md").write_text(text)
-    if not only_push:
+    if args.only is None:
         report.charts(doc, out)
     print(text)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,18 +1,28 @@
 """The servers under test, each on 127.0.0.1:<free port> with its own folder and log.
 
-nginx (static files, sendfile on and off), CNCF distribution (Debian `docker-registry`)
-directly and in its proxy mode, and ocicache as a registry and as an edge in front of
-distribution. Every `start()` is paired with a `stop()` that the runner calls in `finally`.
+nginx (static files, sendfile on and off, and HTTPS), CNCF distribution (Debian
+`docker-registry`) directly and in its proxy mode, and ocicache as a registry (also over HTTPS)
+and as an edge in front of distribution. Every `start()` is paired with a `stop()` that the
+runner calls in `finally`; `restart_empty()` gives a proxy an empty store (a cold start).
 """
 from __future__ import annotations
 
+import datetime
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ocicache.auth.tls import CIPHERS
 from tests.nodeproc import NodeProcess, free_port
 
 
@@ -29,6 +39,20 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing answered {url} within {timeout:g}s")
+
+
+def _wait_tcp(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Until something accepts on 127.0.0.1:`port` (an HTTPS port: no certificate check here)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout:g}s")
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -61,19 +85,67 @@ def tree_peak_rss(pid: int) -> int:
     return total
 
 
-class Nginx:
-    """One nginx master with two servers on the same folder: sendfile on, and sendfile off."""
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
 
-    def __init__(self, root: Path) -> None:
+
+def tree_reset_peak(pid: int) -> None:
+    """Reset VmHWM to the current RSS for a process and its descendants (`clear_refs` 5), so the
+    next tree_peak_rss() is the peak since now: one figure per repetition."""
+    for p in _tree(pid):
+        try:
+            Path(f"/proc/{p}/clear_refs").write_text("5")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for 127.0.0.1 and its key (PEM files in `directory`): the one
+    certificate both HTTPS servers present."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Nginx:
+    """One nginx master with three servers on the same folder: sendfile on, sendfile off, and
+    HTTPS (sendfile on) with `tls` = (cert, key): ocicache's cipher list, TLS 1.2 and 1.3."""
+
+    def __init__(self, root: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.dir = root
         self.www = root / "www"
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
-        self.port_sendfile = self.port_copy = 0
+        self.port_sendfile = self.port_copy = self.port_tls = 0
 
     def start(self) -> None:
         self.www.mkdir(parents=True, exist_ok=True)
         (self.dir / "tmp").mkdir(exist_ok=True)
         self.port_sendfile, self.port_copy = free_port(), free_port()
+        https = ""
+        if self.tls:
+            self.port_tls = free_port()
+            https = (f"  server {{ listen 127.0.0.1:{self.port_tls} ssl; root {self.www}; sendfile on; "
+                     f"tcp_nopush on;\n    ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]};\n"
+                     f"    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers {CIPHERS}; ssl_prefer_server_ciphers on; }}\n")
         d = self.dir
         user = "user root;\n" if os.geteuid() == 0 else ""
         temps = "".join(f"  {k}_temp_path {d}/tmp/{k};\n" for k in ("client_body", "proxy", "fastcgi",
@@ -89,7 +161,7 @@ http {{
   keepalive_requests 1000000;
 {temps}  server {{ listen 127.0.0.1:{self.port_sendfile}; root {self.www}; sendfile on; tcp_nopush on; }}
   server {{ listen 127.0.0.1:{self.port_copy}; root {self.www}; sendfile off; }}
-}}
+{https}}}
 """)
         log = open(d / "stderr.log", "ab")
         self.proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
@@ -97,6 +169,11 @@ http {{
         log.close()
         _wait_http(f"http://127.0.0.1:{self.port_sendfile}/", self.proc)
         _wait_http(f"http://127.0.0.1:{self.port_copy}/", self.proc)
+        if self.tls:
+            _wait_tcp(self.port_tls, self.proc)
+
+    def reset_peak(self) -> None:
+        tree_reset_peak(self.proc.pid)
 
     def put_file(self, url_path: str, data: bytes) -> None:
         target = self.www / url_path.lstrip("/")
@@ -142,6 +219,15 @@ http: {{addr: "127.0.0.1:{self.port}"}}
         log.close()
         _wait_http(self.url + "/v2/", self.proc)
 
+    def restart_empty(self) -> None:
+        """Stop, remove the stored data, start again (another port): a proxy with a cold store."""
+        self.stop()
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
+        self.start()
+
+    def reset_peak(self) -> None:
+        tree_reset_peak(self.proc.pid)
+
     def log_offset(self) -> int:
         return self.log_path.stat().st_size
 
@@ -163,10 +249,15 @@ http: {{addr: "127.0.0.1:{self.port}"}}
 
 
 class Ocicache:
-    """`python -m ocicache serve` with its default worker count (one per core)."""
+    """`python -m ocicache serve` with its default worker count (one per core); with `tls` =
+    (cert, key), over HTTPS."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.node = NodeProcess(data_dir, "--workers", "0", *args, env=env)
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        env = dict(env or {})
+        if tls:
+            env.update({"OCICACHE_TLS_CERT": str(tls[0]), "OCICACHE_TLS_KEY": str(tls[1])})
+        self.node = NodeProcess(data_dir, "--workers", "0", *args, env=env, tls=bool(tls))
 
     @property
     def url(self) -> str:
@@ -177,6 +268,15 @@ class Ocicache:
 
     def peak_rss(self) -> int:
         return tree_peak_rss(self.node.proc.pid)
+
+    def reset_peak(self) -> None:
+        tree_reset_peak(self.node.proc.pid)
+
+    def restart_empty(self) -> None:
+        """Stop, remove the node's data dir, start again: an edge with an empty store."""
+        self.node.stop()
+        shutil.rmtree(self.node.data_dir, ignore_errors=True)
+        self.node.start()
 
     def stop(self) -> None:
         self.node.stop()
