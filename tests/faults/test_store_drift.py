@@ -94,8 +94,8 @@ def test_reads_racing_with_evictions_never_get_a_removed_blob(origin, proxy, mak
     pruned = 0
     store = open_store(edge)                                    # a second evicting process: `cache prune`
     try:
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60                       # a guard only: it ends on enough work
+        while (len(answers) < 200 or pruned < 20) and time.monotonic() < deadline:
             pruned += store.prune(0)
             time.sleep(0.05)
     finally:
@@ -104,7 +104,7 @@ def test_reads_racing_with_evictions_never_get_a_removed_blob(origin, proxy, mak
             t.join()
     try:
         assert wrong == []
-        assert pruned > 0 and len(answers) > 100, (pruned, len(answers))
+        assert pruned >= 20 and len(answers) >= 200, (pruned, len(answers))
         assert store.total_bytes() == disk_bytes(edge)          # the running figure stayed right
         assert store.index.entries() == len(cached_files(edge))
     finally:
