@@ -8,7 +8,8 @@
   before it (tests/api/nodeclient.py; issue 14: read-your-writes across workers);
 - `edge`: a real node of `--workers 2` whose origin is another real node (directory origin), so
   every push is written through to that origin (issue 15), over connections alternating between
-  the edge's workers as for `workers2`.
+  the edge's workers as for `workers2`;
+- `edge-s3`: the same edge in front of a node whose origin is a bucket on the suite's S3 server.
 
 Tests that push content take `algo` too: on `fs` and `s3` each runs with sha256 and sha512
 digests; on the process targets with sha256 only (the sha512 paths are the same code there and
@@ -35,7 +36,7 @@ from ..conftest import s3_overrides
 from ..nodeproc import NodeProcess
 from .nodeclient import NodeClient
 
-PROCESS_TARGETS = ("workers2", "edge")
+PROCESS_TARGETS = ("workers2", "edge", "edge-s3")
 _namespaces = (f"t{n}" for n in itertools.count(1))
 
 
@@ -54,7 +55,7 @@ def _params(metafunc):
     takes_algo = "algo" in metafunc.fixturenames
     params = []
     for target in ("fs", "s3", *PROCESS_TARGETS):
-        marks = [pytest.mark.rgw] if target == "s3" else []  # s3: Ceph RGW
+        marks = [pytest.mark.rgw] if target in ("s3", "edge-s3") else []  # Ceph RGW
         if target in PROCESS_TARGETS and marker:
             marks.append(pytest.mark.skip(reason=f"in-process only: {marker.args[0]}"))
         algos = ("sha256",) if target in PROCESS_TARGETS else ("sha256", "sha512")
@@ -82,13 +83,17 @@ def algo(request):
     return request.param
 
 
-def start_nodes(kind: str, root) -> list[NodeProcess]:
+def start_nodes(kind: str, root, s3server=None) -> list[NodeProcess]:
     """The started processes of a process target, the one tests talk to last."""
     if kind == "workers2":
         node = NodeProcess(root / "node", "--workers", "2")
         node.start()
         return [node]
-    origin = NodeProcess(root / "origin")
+    if kind == "edge-s3":
+        origin = NodeProcess(root / "origin", "--origin", f"s3://{s3server.new_bucket()}/api",
+                             env={**s3server.env, "OCICACHE_S3_PART_BYTES": str(5 * 1024 * 1024)})
+    else:
+        origin = NodeProcess(root / "origin")
     origin.start()
     edge = NodeProcess(root / "edge", "--origin", origin.url, "--workers", "2")
     try:
@@ -99,8 +104,8 @@ def start_nodes(kind: str, root) -> list[NodeProcess]:
     return [origin, edge]
 
 
-def _shared_nodes(kind: str, tmp_path_factory):
-    nodes = start_nodes(kind, tmp_path_factory.mktemp(f"api-{kind}"))
+def _shared_nodes(kind: str, tmp_path_factory, s3server=None):
+    nodes = start_nodes(kind, tmp_path_factory.mktemp(f"api-{kind}"), s3server)
     yield nodes
     for node in reversed(nodes):
         node.stop()
@@ -116,16 +121,22 @@ def edge_nodes(tmp_path_factory):
     yield from _shared_nodes("edge", tmp_path_factory)
 
 
+@pytest.fixture(scope="package")  # stopped once tests/api is done
+def edge_s3_nodes(tmp_path_factory, s3server):
+    yield from _shared_nodes("edge-s3", tmp_path_factory, s3server)
+
+
 @pytest.fixture
 def served(request, target, tmp_path, tmp_path_factory):
     """For a process target: (its processes, the namespace of this test or None for own nodes).
     The test's `tmp_path/data` is a link to the data dir of the node it talks to, as `fs` tests
     find the in-process app's data dir there."""
     if request.node.get_closest_marker("own_node") is None:
-        nodes, own = request.getfixturevalue(f"{target}_nodes"), False
+        nodes, own = request.getfixturevalue(f"{target.replace('-', '_')}_nodes"), False
         namespace = None if request.node.get_closest_marker("no_namespace") else next(_namespaces)
     else:
-        nodes, namespace, own = start_nodes(target, tmp_path_factory.mktemp(f"own-{target}")), None, True
+        s3server = request.getfixturevalue("s3server") if target == "edge-s3" else None
+        nodes, namespace, own = start_nodes(target, tmp_path_factory.mktemp(f"own-{target}"), s3server), None, True
     (tmp_path / "data").symlink_to(nodes[-1].data_dir, target_is_directory=True)
     yield nodes, namespace
     if own:
