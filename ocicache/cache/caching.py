@@ -28,13 +28,14 @@ from .. import errors, metrics
 from ..hotpaths import digest as hashing
 from ..errors import OCIError
 from ..origin import CacheInFront, Health, LocalCopies, Origin, UploadMode
+from ..origin.base import OpenedBlob
 from ..origin.uploads import UploadStore
 from ..reference import Digest
 from .absent import Absences
 from .singleflight import SingleFlight
 from .blobstore import BlobStore
 from .tags import TagCache
-from .fills import CacheFull, FillFailed, Fills
+from .fills import CacheFull, FillerGone, FillFailed, Fills
 
 log = logging.getLogger("ocicache.fill")
 
@@ -51,7 +52,7 @@ class CachingOrigin:
         self.scope = scope
         self.store = store
         self.tags = tags
-        self.fills_in_flight = Fills(store, remote, fill_retries)
+        self.fills_in_flight = Fills(store, remote, fill_retries, opened=self._confirmed)
         # (repo, digest) -> (size, generation): what the remote confirmed a repository holds,
         # trusted while the repository's generation (shared by the node's workers) holds.
         self._linked: LRUCache[tuple[str, Digest], tuple[int, int]] = LRUCache(200_000)
@@ -153,6 +154,37 @@ class CachingOrigin:
             size = await self._flights.run(("size", repo, digest, generation),
                                            lambda: self._recheck_size(repo, digest, generation))
         return size
+
+    async def size_for_read(self, repo: str, digest: Digest) -> int:
+        """The size for a GET: a miss starts the fill, whose one origin GET confirms `repo`
+        holds the blob and gives its size (no HEAD). A HEAD (blob_size) only when the fill
+        cannot say it for `repo`: the blob is stored or being filled for another repository,
+        or the fill failed before the size (then the HEAD's answer is the client's)."""
+        size = self._known_size(repo, digest)
+        if size is not None:
+            return size
+        generation = self.generations.get(repo)  # before the remote is asked: see absent.py
+        self.absent.check("blob", repo, digest, generation)
+        if self.store.lookup(digest) is not None or self.fills_in_flight.running(digest):
+            return await self.blob_size(repo, digest)
+        return await self._flights.run(("size", repo, digest, generation),
+                                       lambda: self._size_from_fill(repo, digest, generation))
+
+    async def _size_from_fill(self, repo: str, digest: Digest, generation: int) -> int:
+        try:
+            await self.fills_in_flight.get(repo, digest)
+        except (FillerGone, FillFailed):  # another worker's fill failed, or no room on the cache disk
+            return await self._recheck_size(repo, digest, generation)  # the HEAD's answer is the client's
+        except OCIError as exc:  # the origin's own answer to the fill's GET
+            if exc.code is errors.BLOB_UNKNOWN:
+                self._gone(repo, digest)
+                self.absent.remember("blob", repo, digest, exc, generation)
+            raise
+        size = self._known_size(repo, digest)  # confirmed by the fill's GET (in any worker)
+        return await self._recheck_size(repo, digest, generation) if size is None else size
+
+    async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> OpenedBlob:
+        return OpenedBlob(await self.size_for_read(repo, digest), self.read_blob(repo, digest, offset))
 
     async def _recheck_size(self, repo: str, digest: Digest, generation: int) -> int:
         try:

@@ -1,5 +1,10 @@
 """One fill per digest: a miss is fetched from the origin once, into the store's partial
-file, and every client that wants the blob meanwhile reads the growing file.
+file, and every client that wants the blob meanwhile reads it as it grows.
+
+A fill starts from the origin's `open_blob`: one request gives the size and the bytes, so a
+miss costs the origin one GET and no HEAD. Received bytes go to the fill's readers from memory
+at once (writebehind.Window) while a thread of the fill hashes and writes them in order
+(writebehind.WriteBehind); a reader further behind than the window reads the partial file.
 
 Within a process the waiters share a `Fill` object; across the node's worker processes the
 partial file itself is the lock (flock): the process holding it fills, the others follow
@@ -15,7 +20,8 @@ import errno
 import fcntl
 import logging
 import os
-from typing import AsyncIterator
+from contextlib import aclosing, suppress
+from typing import AsyncIterator, Callable
 
 from .. import errors, metrics
 from ..hotpaths import digest as hashing
@@ -25,6 +31,7 @@ from ..origin import Origin
 from ..origin.retry import Backoff
 from ..reference import Digest
 from .blobstore import BlobStore
+from .writebehind import Window, WriteBehind
 
 log = logging.getLogger("ocicache.fill")
 READ_CHUNK = 1024 * 1024
@@ -34,6 +41,15 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 class FillFailed(ConnectionAbortedError):
     """Raised to readers of a failed fill: their connection is closed before the last byte."""
+
+
+class FillerGone(OCIError):
+    """The fill failed without an answer of the origin to give (another worker filled it and
+    failed, an I/O error): the caller may ask the origin itself."""
+
+
+class OriginOverflow(Exception):
+    """The origin sent more bytes than the blob's size: not retried, nothing kept."""
 
 
 class CacheFull(FillFailed):
@@ -48,6 +64,9 @@ class Fill:
         self.digest = digest
         self.size: int | None = None
         self.readable = 0          # bytes readers may send now
+        self.arrived = 0           # bytes received from the origin (in `window` or in the file)
+        self.window = Window()
+        self.failure: OCIError | None = None  # why this process's fill failed, in the origin's words
         self.done = False
         self.error: str | None = None
         self.no_space = False      # the error is a full cache disk (CacheFull)
@@ -76,7 +95,7 @@ class Fill:
             if self.no_space:
                 raise CacheFull(self.error)
             if self.error:
-                raise OCIError(errors.UNAVAILABLE, self.error, detail={"digest": str(self.digest)})
+                raise self.failure or FillerGone(errors.UNAVAILABLE, self.error, detail={"digest": str(self.digest)})
             await self.changed()
         return self.size
 
@@ -87,15 +106,23 @@ class Fill:
 
 
 class Fills:
-    def __init__(self, store: BlobStore, origin: Origin, retries: int = 3) -> None:
+    def __init__(self, store: BlobStore, origin: Origin, retries: int = 3,
+                 opened: Callable[[str, Digest, int], None] | None = None) -> None:
+        """`opened(repo, digest, size)`: the origin has just answered a fill's GET for `repo`
+        (called before any other worker can learn the size)."""
         self.store = store
         self.origin = origin
+        self.opened = opened
         self.retries = retries
         self.backoff = Backoff(retries)
         self._fills: dict[Digest, Fill] = {}
 
     def in_flight(self) -> int:
         return len(self._fills)
+
+    def running(self, digest: Digest) -> bool:
+        """Whether this process has a fill of `digest` under way."""
+        return digest in self._fills
 
     def snapshot(self) -> list[Fill]:
         """The fills running in this process now (the admin API lists them)."""
@@ -134,7 +161,9 @@ class Fills:
                 if available <= 0:
                     await fill.changed()
                     continue
-                chunk = os.pread(fill.fd, min(available, READ_CHUNK), offset)
+                chunk = fill.window.get(offset, available)
+                if chunk is None:  # not in memory (any more): written to the file
+                    chunk = os.pread(fill.fd, min(available, READ_CHUNK), offset)
                 if not chunk:
                     raise FillFailed(f"partial file of {fill.digest} is shorter than published")
                 offset += len(chunk)
@@ -164,7 +193,12 @@ class Fills:
                     fcntl.flock(fill.fd, fcntl.LOCK_UN)
             else:
                 await self._follow(fill)
+        except CacheFull as exc:  # no room for the size the origin gave: the caller serves it uncached
+            fill.no_space = True
+            self._discard(fill)
+            fill.publish(error=str(exc))
         except OCIError as exc:
+            fill.failure = exc
             fill.publish(error=exc.message)
         except Exception as exc:  # disk full, I/O error: readers must not hang
             log.exception("fill of %s failed", fill.digest)
@@ -203,32 +237,30 @@ class Fills:
 
     async def _fill(self, fill: Fill, repo: str, size_hint: int | None) -> None:
         digest = fill.digest
-        size = size_hint if size_hint is not None else await self.origin.blob_size(repo, digest)
         os.ftruncate(fill.fd, 0)
-        size_file = self.store.size_path(digest)
-        size_file.write_text(str(size))
-        fill.publish(size=size)
         self.store.count("misses")
-        loop = asyncio.get_running_loop()
         hasher = hashing.new(digest.algorithm)
-        written = failures = 0
-        while True:
-            try:
-                async for chunk in self.origin.read_blob(repo, digest, written):
-                    if written + len(chunk) > size:
-                        raise self._fail(fill, f"origin sent more than the {size} bytes of {digest}")
-                    written += await loop.run_in_executor(None, hasher.update_and_write, fill.fd, chunk, written)
-                    fill.publish(readable=min(written, size - 1))
-                if written == size:
-                    break
-                raise OCIError(errors.UNAVAILABLE, f"origin ended {digest} after {written} of {size} bytes")
-            except OCIError as exc:
-                if exc.code is not errors.UNAVAILABLE or not self.backoff.allows(failures + 1):
-                    raise self._fail(fill, exc.message) from None
-                failures += 1
-                log.warning("fill of %s from %s broke at byte %d of %d (%s); resuming (%d/%d)", digest, repo,
-                            written, size, exc.message, failures, self.retries)
-                await self.backoff.wait(failures)
+        writes = WriteBehind(lambda chunk, offset: hasher.update_and_write(fill.fd, chunk, offset),
+                             fill.window.written)
+        try:
+            await self._receive(fill, repo, size_hint, writes)
+        except OCIError as exc:
+            await writes.abandon()
+            if fill.size is None:  # the origin's own answer (404, 503 with Retry-After): the client's
+                self._discard(fill)
+                if exc.code is not errors.BLOB_UNKNOWN:
+                    log.warning("fill of %s from %s could not start: %s", fill.digest, repo, exc.message)
+                raise
+            raise self._fail(fill, exc.message) from None
+        except OriginOverflow as exc:
+            await writes.abandon()
+            raise self._fail(fill, str(exc)) from None
+        except BaseException:
+            await writes.abandon()
+            raise
+        await writes.settle()  # a write that failed raises here (a full disk: see _run)
+        fill.window.clear()
+        size = fill.size
         if hasher.hexdigest() != digest.hex:
             raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
                              f"{digest.algorithm}:{hasher.hexdigest()}; nothing was kept, the next request retries")
@@ -242,9 +274,62 @@ class Fills:
             partial.unlink(missing_ok=True)  # served to its waiters, not kept (admission)
         fill.publish(readable=size, done=True)
 
-    def _fail(self, fill: Fill, message: str) -> OCIError:
+    async def _receive(self, fill: Fill, repo: str, size_hint: int | None, writes: WriteBehind) -> None:
+        """Every byte from the origin into the window and the write-behind, resuming a broken
+        transfer from where it got to; readers get all but the last byte as it arrives."""
+        digest, failures = fill.digest, 0
+        while True:
+            try:
+                stream = await self._stream(fill, repo, size_hint)
+                async with aclosing(stream):
+                    async for chunk in stream:
+                        offset = fill.arrived
+                        if offset + len(chunk) > fill.size:
+                            raise OriginOverflow(f"origin sent more than the {fill.size} bytes of {digest}")
+                        fill.window.add(offset, chunk)
+                        fill.arrived = offset + len(chunk)
+                        fill.publish(readable=min(fill.arrived, fill.size - 1))
+                        await writes.add(chunk, offset)
+                if fill.arrived == fill.size:
+                    return
+                raise OCIError(errors.UNAVAILABLE, f"origin ended {digest} after {fill.arrived} of {fill.size} bytes")
+            except OCIError as exc:
+                if fill.size is None or exc.code is not errors.UNAVAILABLE or not self.backoff.allows(failures + 1):
+                    raise  # before the size, the request was retried already (RegistryHTTP._request)
+                failures += 1
+                log.warning("fill of %s from %s broke at byte %d of %s (%s); resuming (%d/%d)", digest, repo,
+                            fill.arrived, fill.size, exc.message, failures, self.retries)
+                await self.backoff.wait(failures)
+
+    async def _stream(self, fill: Fill, repo: str, size_hint: int | None) -> AsyncIterator[bytes]:
+        """The origin's bytes from `fill.arrived`: the first request also gives the size."""
+        digest = fill.digest
+        if fill.size is not None:
+            return self.origin.read_blob(repo, digest, fill.arrived)
+        opened = await self.origin.open_blob(repo, digest, fill.arrived)
+        problem = None
+        if size_hint is not None and opened.size != size_hint:
+            problem = OCIError(errors.UNAVAILABLE, f"origin's GET of {digest} in {repo} gives {opened.size} "
+                               f"bytes where it confirmed {size_hint}; retry the request")
+        elif not self.store.has_room(opened.size):
+            problem = CacheFull(f"no room in {self.store.dir} for the {opened.size} bytes of {digest}")
+        if problem is not None:
+            async with aclosing(opened.chunks) as chunks:
+                with suppress(OCIError, StopAsyncIteration):
+                    await chunks.__anext__()  # started, so that closing it releases the request
+            raise problem
+        if self.opened is not None:
+            self.opened(repo, digest, opened.size)
+        self.store.size_path(digest).write_text(str(opened.size))
+        fill.publish(size=opened.size)
+        return opened.chunks
+
+    def _discard(self, fill: Fill) -> None:
         os.ftruncate(fill.fd, 0)  # followers in other workers must not take it for whole
         self.store.partial_path(fill.digest).unlink(missing_ok=True)
+
+    def _fail(self, fill: Fill, message: str) -> OCIError:
+        self._discard(fill)
         log.error("fill of %s failed: %s", fill.digest, message)
         return OCIError(errors.UNAVAILABLE, message, detail={"digest": str(fill.digest)})
 

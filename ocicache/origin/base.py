@@ -46,6 +46,15 @@ class UploadMode(enum.Enum):
 
 
 @dataclass(frozen=True)
+class OpenedBlob:
+    """What `Origin.open_blob` answers: the blob's whole size, and its bytes from the offset
+    asked (the caller iterates `chunks` to the end or closes it)."""
+
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
 class Health:
     """One origin's answer to `check()`: whether it can serve, and what was seen (for /readyz)."""
 
@@ -112,6 +121,10 @@ class CacheInFront(Protocol):
     def fills(self) -> list[dict]:
         """The fills running in this worker now."""
 
+    async def size_for_read(self, repo: str, digest: Digest) -> int:
+        """Size of a blob a client is about to read (a GET): a miss starts the blob's fill and
+        takes the size from the fill's one origin GET, asking no HEAD; BLOB_UNKNOWN as blob_size."""
+
 
 class Origin(Protocol):
     async def blob_size(self, repo: str, digest: Digest) -> int:
@@ -125,6 +138,12 @@ class Origin(Protocol):
         """Bytes [offset, offset+length) of a blob (to its end when length is None), in bounded
         chunks. BLOB_UNKNOWN before the first chunk if absent; UNAVAILABLE if the backend
         fails part-way (the caller may resume from where it got to)."""
+
+    async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> "OpenedBlob":
+        """The whole size of a blob `repo` sees, and its bytes from `offset` (as `read_blob`),
+        learned in one backend request where the backend allows (a registry's GET and its
+        Content-Length, S3's GetObject, a stat of the file): a cache's fill starts from it,
+        so a miss costs no HEAD. BLOB_UNKNOWN if `repo` does not see the blob."""
 
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         """Take the verified file `staged` (consumed) as the content of `digest`."""

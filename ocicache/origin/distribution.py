@@ -29,7 +29,7 @@ from .. import errors
 from ..errors import OCIError
 from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
-from .base import CacheInFront, Health, page_of
+from .base import CacheInFront, Health, OpenedBlob, page_of
 from .ratebudget import RateBudget
 from .registry_http import _TRANSPORT_ERRORS, RegistryHTTP
 from .registry_writes import RegistryWrites
@@ -112,14 +112,50 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
                         length: int | None = None) -> AsyncIterator[bytes]:
         if length == 0:
             return
+        resp = await self._get_blob(repo, digest, offset, length)
+        span = self._span_of(resp, repo, digest, offset, length)
+        async for chunk in self._body(resp, repo, digest, offset, length, span):
+            yield chunk
+
+    async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> OpenedBlob:
+        """One GET: the size from its Content-Length (a 206's Content-Range), the body from
+        `offset`. A HEAD only if the origin sent neither (a chunked body)."""
+        resp = await self._get_blob(repo, digest, offset, None)
+        span = self._span_of(resp, repo, digest, offset, None)
+        size = span[0] + offset if span[0] is not None and resp.status == 200 else None
+        if resp.status == 206:
+            total = _CONTENT_RANGE_RE.fullmatch(resp.headers.get("Content-Range", "")).group(3)
+            size = None if total == "*" else int(total)
+        if size is None:
+            try:
+                size = await self.blob_size(repo, digest)
+            except BaseException:
+                resp.close()
+                raise
+        return OpenedBlob(size, self._body(resp, repo, digest, offset, None, span))
+
+    async def _get_blob(self, repo: str, digest: Digest, offset: int,
+                        length: int | None) -> aiohttp.ClientResponse:
         headers = {"Accept-Encoding": "identity"}  # bytes as stored: Content-Length counts them
         if offset or length is not None:
             last = "" if length is None else str(offset + length - 1)
             headers["Range"] = f"bytes={offset}-{last}"
-        resp = await self._request("GET", self._url(f"/v2/{repo}/blobs/{digest}"), headers)
-        got, expected = 0, None
+        return await self._request("GET", self._url(f"/v2/{repo}/blobs/{digest}"), headers)
+
+    def _span_of(self, resp: aiohttp.ClientResponse, repo: str, digest: Digest, offset: int,
+                 length: int | None) -> tuple[int | None, int]:
+        """`_blob_span`, closing the response when it answers with an error."""
         try:
-            expected, skip = self._blob_span(resp, repo, digest, offset, length)
+            return self._blob_span(resp, repo, digest, offset, length)
+        except BaseException:
+            resp.close()
+            raise
+
+    async def _body(self, resp: aiohttp.ClientResponse, repo: str, digest: Digest, offset: int,
+                    length: int | None, span: tuple[int | None, int]) -> AsyncIterator[bytes]:
+        """The blob's bytes in a GET response whose status `_blob_span` accepted."""
+        got, (expected, skip) = 0, span
+        try:
             if length is not None and (expected is None or expected > length):
                 expected = length  # a 200 to a ranged GET: stop after the bytes asked for
             async for chunk in resp.content.iter_chunked(READ_CHUNK):

@@ -31,7 +31,7 @@ from ..errors import OCIError, Unsupported
 from ..hotpaths import rangecopy
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
+from .base import CacheInFront, Health, JournalStore, LocalCopies, OpenedBlob, UploadMode
 from .journals import DirectoryJournal
 from .listindex import ListingIndex, checked_page
 from .uploads import UploadStore
@@ -141,6 +141,13 @@ class FilesystemOrigin:
                     break
                 offset += len(chunk)
                 yield chunk
+
+    async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> OpenedBlob:
+        """The link read, a stat of the file, then its bytes (no request to count here)."""
+        if not await self.blob_linked(repo, digest):
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
+                           detail={"name": repo, "digest": str(digest)})
+        return OpenedBlob(await self.blob_size(repo, digest), self.read_blob(repo, digest, offset))
 
     async def put_blob(self, digest: Digest, staged: Path) -> None:
         await asyncio.to_thread(self._put_blob, digest, Path(staged))

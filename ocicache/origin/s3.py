@@ -16,7 +16,7 @@ from .. import errors
 from ..errors import OCIError
 from ..reference import SUPPORTED, Digest
 from . import layout
-from .base import CacheInFront, Health, JournalStore, LocalCopies, UploadMode
+from .base import CacheInFront, Health, JournalStore, LocalCopies, OpenedBlob, UploadMode
 from .journals import BucketJournal
 from .s3client import S3, Missing, S3Settings
 from .s3listings import BucketListings
@@ -92,6 +92,32 @@ class S3Origin:
         except Missing:
             raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in {self.s3.where}",
                            detail={"digest": str(digest)}) from None
+        async for chunk in self._chunks(body, what, digest):
+            yield chunk
+
+    async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> OpenedBlob:
+        """The link read, then one GetObject: its ContentLength (a ranged one's ContentRange) is
+        the size, so no HEAD is made."""
+        if not await self.blob_linked(repo, digest):
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo} in {self.s3.where}",
+                           detail={"name": repo, "digest": str(digest)})
+        what = f"reading blob {digest} of {repo} from byte {offset}"
+        try:
+            size, body = await self.s3.call(what, self._get_object, self.key(layout.blob_data(digest)), offset)
+        except Missing:
+            raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in {self.s3.where}",
+                           detail={"digest": str(digest)}) from None
+        return OpenedBlob(size, self._chunks(body, what, digest))
+
+    def _get_object(self, key: str, offset: int) -> tuple[int, object]:
+        """(whole size, streaming body) of one GetObject from `offset` (blocking; through `call`)."""
+        if offset == 0:
+            got = self.s3.client.get_object(Bucket=self.s3.bucket, Key=key)
+            return int(got["ContentLength"]), got["Body"]
+        got = self.s3.client.get_object(Bucket=self.s3.bucket, Key=key, Range=f"bytes={offset}-")
+        return int(str(got["ContentRange"]).rsplit("/", 1)[1]), got["Body"]
+
+    async def _chunks(self, body, what: str, digest: Digest) -> AsyncIterator[bytes]:
         try:
             while chunk := await self.s3.call(what, body.read, READ_CHUNK):
                 yield chunk

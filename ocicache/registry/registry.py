@@ -48,11 +48,17 @@ class Registry:
         self.cache: ManifestCache[ManifestInfo] = cache if cache is not None else ManifestCache()
 
     # ---- blobs ----
-    async def blob(self, repo: str, digest: Digest) -> BlobInfo:
-        if not await self.origin.blob_linked(repo, digest):
+    async def blob(self, repo: str, digest: Digest, reading: bool = False) -> BlobInfo:
+        """`reading`: the body follows (a GET); a cache in front of a remote then learns the
+        size from the fill's origin GET instead of asking first with a HEAD."""
+        cache = self.origin.cache() if reading else None
+        if cache is not None:
+            size = await cache.size_for_read(repo, digest)
+        elif not await self.origin.blob_linked(repo, digest):
             raise OCIError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {repo}",
                            detail={"name": repo, "digest": str(digest)})
-        size = await self.origin.blob_size(repo, digest)
+        else:
+            size = await self.origin.blob_size(repo, digest)
         return BlobInfo(digest, size, self.origin.local_blob_path(digest))
 
     def read_blob(self, repo: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:

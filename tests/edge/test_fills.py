@@ -60,6 +60,7 @@ def test_16_clients_one_origin_fetch_streamed(origin, proxy, make_edge, workers)
     assert len(results) == 16
     assert all(r[0] == 200 and r[3] == digest.split(":")[1] for r in results), results
     assert proxy.counts[("GET", "blob")] == 1, proxy.requests
+    assert proxy.counts[("HEAD", "blob")] == 0, proxy.requests  # the GET gave the size, on every worker
     first_byte = min(r[1] for r in results)
     origin_done = max(r[2] for r in results)
     assert origin_done >= 0.9                      # the throttle held the origin back
