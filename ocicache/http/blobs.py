@@ -14,7 +14,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 async def get_blob(request: web.Request, name: str, digest_text: str) -> web.StreamResponse:
     registry = registry_of(request)
     digest = readable_digest(digest_text, name, errors.BLOB_UNKNOWN)
-    blob = await registry.blob(name, digest)
+    blob = await registry.blob(name, digest, reading=request.method == "GET")  # a GET: no HEAD on a miss
     span = byte_range(request.headers.get("Range"), blob.size)
     offset, count = span if span is not None else (0, blob.size)
     resp = web.StreamResponse(status=206 if span is not None else 200)
