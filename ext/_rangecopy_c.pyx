@@ -4,7 +4,7 @@
 Linux only (sendfile(2), copy_file_range(2)); elsewhere the build falls back
 to the twin.
 """
-from libc.errno cimport EINTR, EINVAL, ENOMEM, ENOSYS, EOPNOTSUPP, EXDEV, errno
+from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM, ENOSYS, EOPNOTSUPP, EXDEV, errno
 from libc.stdlib cimport free, malloc
 from libc.string cimport strerror
 from posix.types cimport off_t
@@ -13,6 +13,10 @@ from posix.unistd cimport pread, pwrite
 
 cdef extern from "<sys/sendfile.h>" nogil:
     ssize_t sys_sendfile "sendfile"(int out_fd, int in_fd, off_t *offset, size_t count)
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t sys_send "send"(int sockfd, const void *buf, size_t length, int flags)
+    enum: MSG_MORE
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t copy_file_range(int fd_in, off_t *off_in, int fd_out, off_t *off_out,
@@ -57,6 +61,44 @@ def sendfile(int out_fd, int in_fd, long long offset, long long count):
     if err:
         raise_errno(err)
     return sent
+
+
+def send_head_and_file(int out_fd, bytes head, int in_fd, long long offset, long long count):
+    """Send `head` with MSG_MORE, then up to `count` bytes of `in_fd` from `offset` in one sendfile(2).
+
+    MSG_MORE makes the kernel hold the head for the file bytes that follow, so a response's
+    headers and body leave in full segments, without a cork/uncork pair. Returns the bytes
+    sent, head first: fewer than len(head) means only that much of the head went (call
+    again with the rest); len(head) + n means n file bytes went, where n is 0 also when the
+    socket filled after the head (continue with `sendfile`, whose 0 means end of file).
+    Raises BlockingIOError if the (non-blocking) socket accepted nothing, OSError for other
+    errors. EINTR is retried.
+    """
+    cdef const char *buf = head
+    cdef Py_ssize_t length = len(head)
+    cdef off_t off = offset
+    cdef ssize_t put, sent = 0
+    cdef int err = 0
+    check_range(offset, count)
+    with nogil:
+        while True:
+            put = sys_send(out_fd, buf, <size_t>length, MSG_MORE)
+            if put >= 0 or errno != EINTR:
+                break
+        if put < 0:
+            err = errno
+        elif put == length and count > 0:
+            while True:
+                sent = sys_sendfile(out_fd, in_fd, &off, <size_t>count)
+                if sent >= 0 or errno != EINTR:
+                    break
+            if sent < 0:
+                if errno != EAGAIN:
+                    err = errno
+                sent = 0
+    if err:
+        raise_errno(err)
+    return put + sent
 
 
 cdef int copy_with_syscall(int in_fd, int out_fd, off_t *in_off, off_t *out_off,

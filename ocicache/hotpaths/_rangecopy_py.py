@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 
 IMPLEMENTATION = "python"
 
@@ -27,6 +28,31 @@ def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     """
     _check_range(offset, count)
     return os.sendfile(out_fd, in_fd, offset, count)
+
+
+def send_head_and_file(out_fd: int, head: bytes, in_fd: int, offset: int, count: int) -> int:
+    """Send `head` with MSG_MORE, then up to `count` bytes of `in_fd` from `offset` in one sendfile(2).
+
+    MSG_MORE makes the kernel hold the head for the file bytes that follow, so a response's
+    headers and body leave in full segments, without a cork/uncork pair. Returns the bytes
+    sent, head first: fewer than len(head) means only that much of the head went (call
+    again with the rest); len(head) + n means n file bytes went, where n is 0 also when the
+    socket filled after the head (continue with `sendfile`, whose 0 means end of file).
+    Raises BlockingIOError if the (non-blocking) socket accepted nothing, OSError for other
+    errors. EINTR is retried.
+    """
+    _check_range(offset, count)
+    sock = socket.socket(fileno=out_fd)  # borrowed: detached below, never closed here
+    try:
+        put = sock.send(head, socket.MSG_MORE)
+    finally:
+        sock.detach()
+    if put < len(head) or count == 0:
+        return put
+    try:
+        return put + os.sendfile(out_fd, in_fd, offset, count)
+    except BlockingIOError:
+        return put
 
 
 def _copy_with_syscall(in_fd: int, out_fd: int, in_offset: int, out_offset: int, count: int) -> tuple[int, int]:

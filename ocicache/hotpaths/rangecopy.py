@@ -15,10 +15,10 @@ EXTENSION_BUILT = any(Path(__file__).with_name("_rangecopy_c" + suffix).exists()
 
 if not NO_EXTENSIONS:
     try:
-        from ._rangecopy_c import IMPLEMENTATION, copy_range, sendfile
+        from ._rangecopy_c import IMPLEMENTATION, copy_range, send_head_and_file, sendfile
     except ImportError:
-        from ._rangecopy_py import IMPLEMENTATION, copy_range, sendfile
+        from ._rangecopy_py import IMPLEMENTATION, copy_range, send_head_and_file, sendfile
 else:
-    from ._rangecopy_py import IMPLEMENTATION, copy_range, sendfile
+    from ._rangecopy_py import IMPLEMENTATION, copy_range, send_head_and_file, sendfile
 
-__all__ = ["EXTENSION_BUILT", "IMPLEMENTATION", "NO_EXTENSIONS", "copy_range", "sendfile"]
+__all__ = ["EXTENSION_BUILT", "IMPLEMENTATION", "NO_EXTENSIONS", "copy_range", "send_head_and_file", "sendfile"]

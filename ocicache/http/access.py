@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..auth.guard import principal_of
 from .. import metrics
+from .bloblinks import ServesOwnFiles
 from .state import CONFIG
 
 log = logging.getLogger("ocicache.access")
@@ -48,9 +49,12 @@ def classify(path: str) -> tuple[str, str | None, str | None]:
     return "other", None, None
 
 
+_serves_own_files = ServesOwnFiles()  # asked once per config: Config.keeps_cache resolves a path
+
+
 def _keeps_cache(request: web.Request) -> bool:
     cfg = request.app.get(CONFIG)
-    return bool(cfg is not None and cfg.keeps_cache)
+    return bool(cfg is not None and not _serves_own_files(cfg))
 
 
 def body_bytes(request: web.Request, resp: web.StreamResponse | None, status: int) -> int:

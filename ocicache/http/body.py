@@ -1,10 +1,13 @@
 """Sending blob bodies: zero-copy sendfile where the transport allows, streamed otherwise.
 
 uvloop does not implement `loop.sendfile`, so aiohttp's FileResponse would copy through
-Python. Here the response headers are flushed through the transport, then the body goes
-straight from the file to the socket with sendfile(2) (`ocicache.hotpaths.rangecopy`). uvloop
-refuses `add_writer` on a transport's own descriptor but accepts it on a dup() of it,
-which is what waiting for writability uses. TLS transports take the streamed path.
+Python. Here the small-blob path costs about one sendfile(2) per response: the blob's file
+comes from this worker's open-file cache (`openfiles.py`: no open/close per request), the
+response headers that aiohttp holds back until the first body write are taken and sent with
+MSG_MORE just before the file's bytes (`rangecopy.send_head_and_file`), so headers and body
+leave together in full segments, and the loop is asked to wait for writability only when the
+socket buffer is full. uvloop refuses `add_writer` on a transport's own descriptor but accepts
+it on a dup() of it, made only then. TLS transports take the streamed path.
 """
 from __future__ import annotations
 
@@ -17,41 +20,62 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from ..hotpaths import rangecopy
-from ..hotpaths.fileio import close_soon
+from .openfiles import OpenFiles
 
 STREAM_CHUNK = 1024 * 1024
+OPEN_FILES = OpenFiles()
+"""This worker's kept blob descriptors (each worker process has its own)."""
 log = logging.getLogger("ocicache.http")
 
 
-async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+async def _wait_writable(loop: asyncio.AbstractEventLoop, sock_fd: int, dup_fd: int | None) -> int:
+    """Wait until the socket takes bytes again; returns the dup used for it (kept for the next wait)."""
+    out = os.dup(sock_fd) if dup_fd is None else dup_fd
     fut = loop.create_future()
-    loop.add_writer(fd, lambda: fut.done() or fut.set_result(None))
+    loop.add_writer(out, lambda: fut.done() or fut.set_result(None))
     try:
         await fut
     finally:
-        loop.remove_writer(fd)
+        loop.remove_writer(out)
+    return out
+
+
+def _failed(exc: OSError) -> ConnectionResetError:
+    return ConnectionResetError(f"client connection failed during sendfile: {exc}")
 
 
 async def sendfile_range(loop: asyncio.AbstractEventLoop, sock_fd: int, file_fd: int,
-                         offset: int, count: int) -> None:
-    """Send [offset, offset+count) of `file_fd` to the socket; ConnectionError if it goes away."""
-    out = os.dup(sock_fd)
+                         offset: int, count: int, head: bytes = b"") -> None:
+    """Send `head`, then [offset, offset+count) of `file_fd`, to the socket; ConnectionError if
+    it goes away (or the file ends early)."""
+    waiter: int | None = None
     try:
-        while count > 0:
+        while head:
             try:
-                sent = rangecopy.sendfile(out, file_fd, offset, count)
+                sent = rangecopy.send_head_and_file(sock_fd, head, file_fd, offset, count)
             except BlockingIOError:
-                await _wait_writable(loop, out)
+                waiter = await _wait_writable(loop, sock_fd, waiter)
                 continue
             except OSError as exc:
-                raise ConnectionResetError(f"client connection failed during sendfile: {exc}") from None
+                raise _failed(exc) from None
+            body, head = max(0, sent - len(head)), head[sent:]
+            offset, count = offset + body, count - body
+        while count > 0:
+            try:
+                sent = rangecopy.sendfile(sock_fd, file_fd, offset, count)
+            except BlockingIOError:
+                waiter = await _wait_writable(loop, sock_fd, waiter)
+                continue
+            except OSError as exc:
+                raise _failed(exc) from None
             if sent == 0:
                 raise ConnectionAbortedError("blob file ended early; closing the connection rather "
                                              "than sending a short body")
             offset += sent
             count -= sent
     finally:
-        os.close(out)
+        if waiter is not None:
+            os.close(waiter)
 
 
 def _cut(request: web.Request, resp: web.StreamResponse, exc: ConnectionError) -> web.StreamResponse:
@@ -71,10 +95,41 @@ def _plain_socket_fd(request: web.Request) -> int | None:
     return sock.fileno() if sock is not None else None
 
 
+def _take_head(writer, transport: asyncio.Transport) -> bytes | None:
+    """The serialized status line and headers that aiohttp (3.11 and later) holds back until the
+    first body write, taken here to leave with the body; None when they cannot be: an aiohttp
+    that already wrote them, or earlier bytes still waiting in the transport, which must go first."""
+    head = getattr(writer, "_headers_buf", None)
+    if not head or getattr(writer, "_headers_written", True) or transport.get_write_buffer_size():
+        return None
+    writer._headers_buf = None
+    writer._headers_written = True
+    return bytes(head)
+
+
+async def _headers_flushed(request: web.Request, writer) -> None:
+    """Headers through the transport, and out of its buffer, before sendfile writes the body."""
+    writer.send_headers()
+    await writer.drain()
+    while request.transport is not None and request.transport.get_write_buffer_size():
+        await asyncio.sleep(0.0005)
+
+
+async def _stream_file(resp: web.StreamResponse, fd: int, offset: int, count: int) -> None:
+    end = offset + count
+    while offset < end:
+        chunk = os.pread(fd, min(STREAM_CHUNK, end - offset), offset)
+        if not chunk:
+            raise ConnectionAbortedError("blob file ended early; closing the connection")
+        await resp.write(chunk)
+        offset += len(chunk)
+
+
 async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
                     offset: int, count: int, use_sendfile: bool) -> web.StreamResponse:
-    """Prepare `resp` (headers already set) and send that range of the file as its body."""
-    fd = os.open(path, os.O_RDONLY)
+    """Prepare `resp` (headers already set) and send that range of the file as its body.
+    FileNotFoundError (before anything is sent) if the file is gone."""
+    kept = OPEN_FILES.acquire(str(path))
     try:
         writer = await resp.prepare(request)
         if request.method == "HEAD" or count == 0:
@@ -82,23 +137,16 @@ async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
             return resp
         sock_fd = _plain_socket_fd(request) if use_sendfile else None
         if sock_fd is not None:
-            writer.send_headers()
-            await writer.drain()
-            while request.transport is not None and request.transport.get_write_buffer_size():
-                await asyncio.sleep(0.0005)  # headers must be on the wire before the body
-            await sendfile_range(asyncio.get_running_loop(), sock_fd, fd, offset, count)
+            head = _take_head(writer, request.transport)
+            if head is None:
+                await _headers_flushed(request, writer)
+            await sendfile_range(asyncio.get_running_loop(), sock_fd, kept.fd, offset, count, head or b"")
         else:
-            end = offset + count
-            while offset < end:
-                chunk = os.pread(fd, min(STREAM_CHUNK, end - offset), offset)
-                if not chunk:
-                    raise ConnectionAbortedError("blob file ended early; closing the connection")
-                await resp.write(chunk)
-                offset += len(chunk)
+            await _stream_file(resp, kept.fd, offset, count)
     except ConnectionError as exc:
         return _cut(request, resp, exc)
     finally:
-        close_soon(fd)
+        OPEN_FILES.release(kept)
     await resp.write_eof()
     return resp
 

@@ -157,3 +157,87 @@ def test_copy_range_errors(rc_impl, source):
         assert err.value.errno == errno.EBADF
         with pytest.raises(ValueError):
             rc_impl.copy_range(src.fileno(), src.fileno(), 0, -5, 10)
+
+
+def send_head_then_range(impl, path, head: bytes, offset: int, count: int, sock_type=socket.AF_UNIX) -> bytes:
+    """Bytes that arrive when `impl.send_head_and_file` sends `head` and a range of `path`, the
+    rest of the range going with `impl.sendfile` (as ocicache/http/body.py does)."""
+    if sock_type == socket.AF_UNIX:
+        sender, receiver = socket.socketpair()
+    else:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            sender = socket.create_connection(server.getsockname())
+            receiver, _ = server.accept()
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)  # the socket fills, head or body
+    received = bytearray()
+
+    def drain():
+        while chunk := receiver.recv(1 << 16):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        sender.setblocking(False)
+        with open(path, "rb") as f:
+            while head:
+                try:
+                    n = impl.send_head_and_file(sender.fileno(), head, f.fileno(), offset, count)
+                except BlockingIOError:
+                    select.select([], [sender], [], 5)
+                    continue
+                body, head = max(0, n - len(head)), head[n:]
+                offset, count = offset + body, count - body
+            while count > 0:
+                try:
+                    n = impl.sendfile(sender.fileno(), f.fileno(), offset, count)
+                except BlockingIOError:
+                    select.select([], [sender], [], 5)
+                    continue
+                if n == 0:
+                    break
+                offset, count = offset + n, count - n
+        sender.shutdown(socket.SHUT_WR)
+        reader.join(10)
+    finally:
+        sender.close()
+        receiver.close()
+    return bytes(received)
+
+
+@pytest.mark.parametrize("family", [socket.AF_UNIX, socket.AF_INET], ids=["unix", "tcp"])
+@pytest.mark.parametrize(
+    ("head_size", "offset", "count"),
+    [(200, 0, SOURCE_SIZE), (1, 100, 5000), (300_000, 7, 1), (200, SOURCE_SIZE - 1, 10), (200, SOURCE_SIZE, 10)],
+    ids=["whole-file", "tiny-head", "head-bigger-than-buffer", "overrunning-end", "at-end"],
+)
+def test_send_head_and_file(rc_impl, source, family, head_size, offset, count):
+    """The head, then exactly the range: over a socketpair and over TCP (where MSG_MORE holds
+    the head for the body), with heads and bodies larger than the socket's buffer."""
+    head = os.urandom(head_size)
+    got = send_head_then_range(rc_impl, source.path, head, offset, count, family)
+    assert got == head + source.data[offset : offset + count]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None, max_examples=20)
+@given(head_size=st.integers(1, 4000), offset=st.integers(0, SOURCE_SIZE + 10), count=st.integers(0, 200_000))
+def test_send_head_and_file_random(rc_impl, source, head_size, offset, count):
+    head = os.urandom(head_size)
+    got = send_head_then_range(rc_impl, source.path, head, offset, count, socket.AF_INET)
+    assert got == head + source.data[offset : offset + count]
+
+
+def test_send_head_and_file_errors(rc_impl, source):
+    with open(source.path, "rb") as f:
+        with pytest.raises(OSError) as err:
+            rc_impl.send_head_and_file(f.fileno(), b"head", f.fileno(), 0, 10)  # not a socket
+        assert err.value.errno == errno.ENOTSOCK
+        with pytest.raises(ValueError):
+            rc_impl.send_head_and_file(f.fileno(), b"head", f.fileno(), 0, -1)
+    sender, receiver = socket.socketpair()
+    with sender, receiver, open(source.path, "rb") as f:
+        sender.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            while True:  # nobody reads: the buffer fills, then nothing at all is taken
+                rc_impl.send_head_and_file(sender.fileno(), b"x" * 1000, f.fileno(), 0, SOURCE_SIZE)
+        assert os.get_blocking(sender.fileno()) is False  # the borrowed socket object left the flags alone
