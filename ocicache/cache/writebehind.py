@@ -2,8 +2,8 @@
 memory for the fill's readers, and their hashing and writing, done in order on a thread of the
 fill's own while the next bytes arrive.
 
-- `Window`: the chunks received and not yet written, plus the last `keep` bytes written, so a
-  reader keeping up is fed from memory and never re-reads the partial file; one further behind
+- `Window`: the last `keep` bytes received, and every chunk not yet written, so a reader
+  keeping up is fed from memory and never re-reads the partial file; one further behind
   reads the file (everything older than the window is written). Bounded: never a whole blob.
 - `WriteBehind`: `add(chunk, offset)` hands a chunk to the hash+write thread and returns at once,
   unless more than `ahead` bytes are still unwritten (then it waits: memory stays bounded);

@@ -33,6 +33,9 @@ from .upstream_auth import UpstreamAuth
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_PAGES = 10_000
+# Bytes a response buffers before its socket is paused (aiohttp's default, 64 KiB, hands a
+# fill chunks of about that size: one hop to the hash+write thread each); bounded per response.
+READ_BUFSIZE = 1024 * 1024
 RETRY_AFTER_CAP = 5.0
 # Whatever aiohttp, asyncio or the OS raise while a request or its body is in flight.
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -81,6 +84,7 @@ class RegistryHTTP:
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout,
                                               sock_read=self.read_timeout),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                read_bufsize=READ_BUFSIZE,
                 headers={"User-Agent": f"ocicache/{__version__}"})
         return self._session
 

@@ -128,3 +128,23 @@ def test_missing_blob_is_404_and_not_filled(origin, proxy, make_edge):
     status, _, body = request(edge.url, "GET", "/v2/edge/none/blobs/sha256:" + "0" * 64)
     assert status == 404 and b"BLOB_UNKNOWN" in body
     assert cached_files(edge) == []
+
+
+@pytest.mark.parametrize("twin", ["C", "Python"])
+def test_streamed_fill_byte_exact_from_memory_and_from_the_file(origin, proxy, make_edge, twin):
+    """One client fed from the fill's in-memory window, one started later (its first bytes are
+    out of the window: read from the partial file), on the C and on the Python hash+write."""
+    data = random.Random(12).randbytes(12 * MiB)
+    digest = push_blob(origin.url, "edge/twins", data)
+    edge = make_edge(**({"OCICACHE_NO_EXTENSIONS": "1"} if twin == "Python" else {}))
+    proxy.reset()
+    proxy.throttle_bps = 24 * MiB                   # about half a second for the fill
+    results: list = []
+    path = f"/v2/edge/twins/blobs/{digest}"
+    early = threading.Thread(target=timed_get, args=(edge.url, path, results, time.monotonic()))
+    early.start()
+    time.sleep(0.3)                                 # > 4 MiB arrived: offset 0 has left the window
+    timed_get(edge.url, path, results, time.monotonic())
+    early.join()
+    assert [(r[0], r[3]) for r in results] == [(200, digest.split(":")[1])] * 2, results
+    assert proxy.counts[("GET", "blob")] == 1 and proxy.counts[("HEAD", "blob")] == 0, proxy.requests
