@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 XDIST ?= -n 2 --dist loadfile
 BENCH_LOAD_ARGS ?=
 
-.PHONY: run test venv system-deps bench bench-load bench-scale soak clean
+.PHONY: run test venv system-deps bench bench-load bench-tables bench-scale soak clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard ext/*.pyx ext/*.c ext/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -54,10 +54,17 @@ bench: venv
 	  --benchmark-json=bench/results/micro.json
 	$(PY) bench/ratios.py bench/results/micro.json
 
-## End-to-end load benchmark against nginx and CNCF distribution (~9 minutes); see bench/load/README.md.
-## One workload alone: make bench-load BENCH_LOAD_ARGS="--only push-through" (~2 minutes).
+## End-to-end load benchmark against nginx and CNCF distribution, over HTTP and HTTPS, and `docker pull`
+## through an edge and distribution's proxy (~15 minutes); see bench/load/README.md. One workload alone:
+## make bench-load BENCH_LOAD_ARGS="--only push-through" (or tls, docker-pull). To publish a run:
+## BENCH_LOAD_ARGS="--out docs/performance/load", then make bench-tables, then commit both.
 bench-load: system-deps venv
 	$(PY) -m bench.load.run $(BENCH_LOAD_ARGS)
+
+## Rewrite the generated benchmark tables of README.md and docs/PERFORMANCE.md from the committed
+## raw results they name (docs/performance/*/results.json); tests/docs/test_performance.py checks them.
+bench-tables: venv
+	$(PY) -m bench.load.sections README.md docs/PERFORMANCE.md
 
 ## How start-up and eviction grow with the store: 1k / 100k / 1M blobs (the 1M store takes
 ## several minutes to write); table on stdout, raw figures in bench/results/scale.json.

@@ -95,7 +95,7 @@ def _slower_rows(doc: dict) -> list[tuple[str, str, str]]:
     if _med(doc, cold8, "ocicache-edge", "total s"):
         gets = lambda s: _med(doc, cold8, s, "origin GETs")  # noqa: E731
         rows.append((w("cold {big} miss, 8 clients at once, as an edge"),
-                     f"{gets('ocicache-edge'):g} origin GET(s), {_num(_med(doc, cold8, 'ocicache-edge', 'total s'))} s",
+                     f"{gets('ocicache-edge'):g} origin GET{'s' * (gets('ocicache-edge') != 1)}, {_num(_med(doc, cold8, 'ocicache-edge', 'total s'))} s",
                      f"distribution's proxy: {gets('distribution-proxy'):g} GETs, "
                      f"{_num(_med(doc, cold8, 'distribution-proxy', 'total s'))} s"))
         r = _med(doc, cold1, "ocicache-edge", "total s") / _med(doc, cold1, "distribution-proxy", "total s")
@@ -108,7 +108,7 @@ def _slower_rows(doc: dict) -> list[tuple[str, str, str]]:
     cold, warm = w("docker pull {image}, cold"), w("docker pull {image}, warm")
     if _med(doc, cold, "ocicache-edge", "s"):
         times = [(_med(doc, x, "ocicache-edge", "s"), _med(doc, x, "distribution-proxy", "s")) for x in (cold, warm)]
-        rows.append((w("`docker pull` of a {image} through an edge, cold / warm"),
+        rows.append((w("`docker pull` ({image}) through an edge, cold / warm"),
                      " / ".join(f"{_num(o)} s" for o, _ in times),
                      " / ".join(_x(o / p) for o, p in times) + " distribution's proxy's time"))
     if _med(doc, "peak RSS", "ocicache", "MiB"):
@@ -123,8 +123,8 @@ def _run(doc: dict, source: str) -> str:
     reps = sorted({len(v) for w in doc["results"].values() for s in w.values() for v in s.values()})
     counts = f"{reps[0]}" if len(reps) == 1 else f"{reps[0]} to {reps[-1]}"
     what = "every workload" if m.get("workloads", "all") == "all" else f"the {m['workloads']} workload"
-    return (f"`{source}` ({what}, {m['date']}, commit {m['code']}, {counts} repetitions"
-            + (f"; notes: {m['notes'].rstrip('.')}" if m.get("notes") else "") + ")")
+    return (f"`{source}` ({what}, {m['date']}, commit {m['code']}, {counts} repetition{'s' * (reps[-1] > 1)}"
+            + (f"; {m['notes'].split('. ')[0].rstrip('.')}" if m.get("notes") else "") + ")")
 
 
 def readme(docs: list[dict], sources: list[str]) -> str:
@@ -145,9 +145,17 @@ def tables(docs: list[dict], sources: list[str]) -> str:
 KINDS = {"tables": tables, "readme": readme}
 
 
+class BlockError(RuntimeError):
+    """A generated block that cannot be made: unknown kind, or a results file that is missing."""
+
+
 def render(kind: str, sources: list[str], root: Path = ROOT) -> str:
     if kind not in KINDS:
-        raise SystemExit(f"generated block of unknown kind {kind!r} (known: {', '.join(KINDS)})")
+        raise BlockError(f"generated block of unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    missing = [s for s in sources if not (root / s).is_file()]
+    if missing:
+        raise BlockError(f"{', '.join(missing)}: named by a generated {kind} block but not found; publish "
+                         "a run there (bench.load.run --out <its folder>) or name another results file")
     return KINDS[kind]([json.loads((root / s).read_text()) for s in sources], sources)
 
 
@@ -171,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         text = path.read_text()
         if not blocks(text):
             raise SystemExit(f"{path}: no '<!-- BEGIN generated: <kind> from <results.json> -->' block")
-        path.write_text(regenerate(text))
+        try:
+            path.write_text(regenerate(text))
+        except BlockError as exc:
+            raise SystemExit(f"{path}: {exc}") from None
 
 
 if __name__ == "__main__":
