@@ -112,7 +112,7 @@ def header(m: dict) -> list[str]:
     """The run, the machine, its limits and load, and the run's notes."""
     only = m.get("workloads", "all")
     what = f"only the {only} workload" if only != "all" else f"wrk {m['wrk seconds']:g} s per run"
-    lines = [f"Run of {m['date']}: {m['repetitions']} repetitions, {what}, "
+    lines = [f"Run of {m['date']}: {m['repetitions']} repetition{'s' * (m['repetitions'] != 1)}, {what}, "
              f"server order rotated each repetition; {m['run seconds']} s in all.",
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory GiB']} GiB, Linux {m['kernel']}, "
              f"Python {m['python']}; {'; '.join(m['versions'].values())}.",
