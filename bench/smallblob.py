@@ -28,6 +28,22 @@ REPO = "bench/small"
 MIB = 1 << 20
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (the server's cost, which a
+    machine shared with other work does not inflate the way it inflates wall time)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def top_frames(raw: Path, limit: int = 25) -> str:
     """Self and inclusive sample shares of the hottest frames in py-spy's collapsed output."""
     own: collections.Counter[str] = collections.Counter()
@@ -69,36 +85,51 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--profile", type=Path, help="also record one ocicache run with py-spy into this prefix")
+    p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                   help="also measure a second ocicache node started with this environment (A/B)")
     args = p.parse_args()
     data = os.urandom(MIB)
     digest = sha256_digest(data)
     with tempfile.TemporaryDirectory(prefix="ocicache-smallblob-") as work:
         nginx, oci = Nginx(Path(work) / "nginx"), Ocicache(Path(work) / "ocicache")
+        variant_env = dict(kv.split("=", 1) for kv in args.variant)
+        variant = Ocicache(Path(work) / "variant", env=variant_env) if variant_env else None
         try:
             nginx.start()
-            oci.start()
             nginx.put_file("/small", data)
-            pusher = Pusher(oci.url)
-            pusher.push_blob(REPO, data, digest)
-            pusher.close()
-            urls = {"nginx": f"http://127.0.0.1:{nginx.port_sendfile}/small",
-                    "ocicache": f"{oci.url}/v2/{REPO}/blobs/{digest}"}
-            wrk(urls["ocicache"], 64, 1)  # warm-up
-            runs: dict[str, list[dict]] = {"nginx": [], "ocicache": []}
+            urls = {"nginx": f"http://127.0.0.1:{nginx.port_sendfile}/small"}
+            pids = {"nginx": nginx.proc.pid}
+            for name, node in (("ocicache", oci), ("variant", variant)):
+                if node is None:
+                    continue
+                node.start()
+                pusher = Pusher(node.url)
+                pusher.push_blob(REPO, data, digest)
+                pusher.close()
+                urls[name] = f"{node.url}/v2/{REPO}/blobs/{digest}"
+                pids[name] = node.node.proc.pid
+                wrk(urls[name], 64, 1)  # warm-up
+            runs: dict[str, list[dict]] = {name: [] for name in urls}
             for rep in range(args.reps):
-                for name in (["nginx", "ocicache"] if rep % 2 == 0 else ["ocicache", "nginx"]):
+                names = list(urls)
+                for name in names[rep % len(names):] + names[:rep % len(names)]:
+                    cpu = tree_cpu_seconds(pids[name])
                     result = wrk(urls[name], 64, args.duration)
+                    result["cpu us/req"] = (tree_cpu_seconds(pids[name]) - cpu) * 1e6 / max(1, result["requests"])
                     runs[name].append(result)
                     print(f"rep {rep} {name:9} {result['req/s']:8.0f} req/s  p99 {result['p99 ms']:6.1f} ms"
-                          f"  errors {result['errors']}", flush=True)
-            med = {name: statistics.median(r["req/s"] for r in rs) for name, rs in runs.items()}
-            print(f"median req/s: nginx {med['nginx']:.0f}, ocicache {med['ocicache']:.0f}, "
-                  f"ratio {med['ocicache'] / med['nginx']:.2f}x")
+                          f"  server CPU {result['cpu us/req']:6.0f} us/req  errors {result['errors']}", flush=True)
+            for key in ("req/s", "cpu us/req"):
+                med = {name: statistics.median(r[key] for r in rs) for name, rs in runs.items()}
+                print(f"median {key}: " + ", ".join(f"{name} {med[name]:.0f} ({med[name] / med['nginx']:.2f}x nginx)"
+                                                    for name in med))
             if args.profile:
                 result = profile(oci, urls["ocicache"], args.duration, args.profile)
                 print(f"profiled run: {result['req/s']:.0f} req/s; top frames in {args.profile}.txt")
         finally:
-            oci.stop()
+            for node in (variant, oci):
+                if node is not None:
+                    node.stop()
             nginx.stop()
 
 

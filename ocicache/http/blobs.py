@@ -9,7 +9,7 @@ from ..reference import Digest
 from ..registry import Registry
 from ..registry.registry import BlobInfo
 from .bloblinks import BlobAnswers, ServesOwnFiles
-from .body import send_file, send_stream
+from .body import FileResponse, send_file, send_stream
 from .params import byte_range, readable_digest
 from .state import registry_of, settings_of
 
@@ -30,7 +30,8 @@ async def get_blob(request: web.Request, name: str, digest_text: str) -> web.Str
         blob = await registry.blob(name, digest, reading=request.method == "GET")  # a GET: no HEAD on a miss
     span = byte_range(request.headers.get("Range"), blob.size)
     offset, count = span if span is not None else (0, blob.size)
-    resp = web.StreamResponse(status=206 if span is not None else 200)
+    status = 206 if span is not None else 200
+    resp = FileResponse(status=status) if blob.path is not None else web.StreamResponse(status=status)
     resp.content_length = count
     resp.content_type = "application/octet-stream"
     resp.headers.update({"Docker-Content-Digest": str(digest), "Accept-Ranges": "bytes",

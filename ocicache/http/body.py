@@ -95,6 +95,14 @@ def _plain_socket_fd(request: web.Request) -> int | None:
     return sock.fileno() if sock is not None else None
 
 
+class FileResponse(web.StreamResponse):
+    """A blob response whose status line and headers wait in aiohttp's writer after `prepare`
+    (as aiohttp's own `web.Response` does) instead of being written at once, so `send_file`
+    can send them with the body's first bytes."""
+
+    _send_headers_immediately = False
+
+
 def _take_head(writer, transport: asyncio.Transport) -> bytes | None:
     """The serialized status line and headers that aiohttp (3.11 and later) holds back until the
     first body write, taken here to leave with the body; None when they cannot be: an aiohttp
