@@ -6,6 +6,7 @@ descriptor still in use."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import socket
 
@@ -138,3 +139,30 @@ def test_nothing_is_kept_with_a_bound_of_zero(tmp_path):
     assert len(files) == 0
     with pytest.raises(OSError):
         os.fstat(kept.fd)
+
+
+class Counting:
+    """A range-copy implementation that counts its head-and-body sends."""
+
+    def __init__(self, impl) -> None:
+        self.impl, self.heads = impl, 0
+        self.sendfile = impl.sendfile
+
+    def send_head_and_file(self, *args):
+        self.heads += 1
+        return self.impl.send_head_and_file(*args)
+
+
+async def test_a_blob_get_sends_its_headers_with_the_body(rc_impl, monkeypatch, client):
+    """Through the app over TCP: the response's headers go out in send_head_and_file (MSG_MORE),
+    not in a write of their own, and the bytes are whole, on the C and the Python twin."""
+    counting = Counting(rc_impl)
+    monkeypatch.setattr(body, "rangecopy", counting)
+    data = os.urandom(SIZE)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    resp = await client.post("/v2/heads/blob/blobs/uploads/", params={"digest": digest}, data=data)
+    assert resp.status == 201
+    resp = await client.get(f"/v2/heads/blob/blobs/{digest}")
+    assert resp.status == 200 and resp.headers["Docker-Content-Digest"] == digest
+    assert await resp.read() == data
+    assert counting.heads >= 1
