@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import aiohttp
 import yarl
@@ -133,6 +134,9 @@ class NodeSession:
         previous = self.pids[-1] if self.pids else None
         for _ in range(_CONNECT_TRIES):
             connection = self._spares.pop(next((p for p in self._spares if p != previous), None), None)
+            if connection is not None and time.monotonic() - connection.at > SPARE_MAX_AGE:
+                await connection.session.close()  # the node may have closed it idle: not that worker's
+                connection = None
             if connection is None:
                 connection = await _WorkerConnection.open(self.base_url)
                 if connection.pid == previous:  # the next request wants this worker: kept for it
@@ -179,6 +183,7 @@ class _WorkerConnection:
         self.session = session
         self.pid = 0
         self._opened = opened
+        self.at = time.monotonic()  # when it was probed
 
     @classmethod
     async def open(cls, base_url: str) -> "_WorkerConnection":
@@ -203,6 +208,7 @@ class _WorkerConnection:
         assert len(self._opened) == 1, "a request did not go over the connection its worker was asked on"
 
 
+SPARE_MAX_AGE = 5.0  # seconds a probed connection is kept for later: well within the node's idle_timeout
 _CONNECT_TRIES = 30  # with two workers, 30 connections all reaching the same one: odds 1 in 2**30
 
 
