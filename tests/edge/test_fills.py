@@ -64,7 +64,8 @@ def test_16_clients_one_origin_fetch_streamed(origin, proxy, make_edge, workers)
     first_byte = min(r[1] for r in results)
     origin_done = max(r[2] for r in results)
     assert origin_done >= 0.9                      # the throttle held the origin back
-    assert first_byte < 0.5, f"first byte after {first_byte:.2f}s; origin took {origin_done:.2f}s"
+    # streamed: clients had bytes long before the origin was done (not only once the fill was whole)
+    assert first_byte < origin_done / 2, f"first byte after {first_byte:.2f}s; origin took {origin_done:.2f}s"
     # committed after the fill: served again without the origin
     assert request(edge.url, "GET", f"/v2/edge/concurrent/blobs/{digest}")[2] == data
     assert proxy.counts[("GET", "blob")] == 1

@@ -18,7 +18,7 @@ from ..ocisync import OCI_MANIFEST, sha
 from .conftest import EDGE_ENV
 from .origins import push_blob, put_manifest
 
-NEGATIVE_TTL = 2.0  # long enough for the repeated HEADs on a loaded machine, short to wait out
+NEGATIVE_TTL = 2.5  # long enough for the repeated HEADs on a loaded machine, short to wait out
 PARALLEL = 50
 ENV = {**EDGE_ENV, "OCICACHE_CACHE_NEGATIVE_TTL": str(NEGATIVE_TTL)}
 
@@ -85,12 +85,13 @@ def test_a_missing_digest_is_asked_once_then_remembered_for_negative_ttl(edges, 
     answered = time.monotonic()  # the origin's 404 came before this: remembered until >= started + ttl
     proxy.delay_s = 0.0
     assert asked(proxy, path) == [404]
-    again = heads(one, path, 20)
-    took = time.monotonic() - started
-    print(f"\n{PARALLEL} parallel + 20 HEADs of a missing digest: {asked(proxy, path)} at the origin, "
-          f"{took:.2f} s")
-    assert took < NEGATIVE_TTL, "the HEADs took longer than negative_ttl; raise NEGATIVE_TTL"
-    assert again == [404] * 20
+    again: list[int] = []  # up to 20 more, all sent while the remembered 404 must still hold
+    while len(again) < 20 and time.monotonic() < started + NEGATIVE_TTL - 0.2:
+        again += heads(one, path, 1)
+    print(f"\n{PARALLEL} parallel + {len(again)} HEADs of a missing digest within negative_ttl: "
+          f"{asked(proxy, path)} at the origin")
+    assert len(again) >= 3, "fewer than 3 HEADs fitted in negative_ttl on this machine; raise NEGATIVE_TTL"
+    assert again == [404] * len(again)
     assert asked(proxy, path) == [404]
     time.sleep(max(0.0, answered + NEGATIVE_TTL + 0.1 - time.monotonic()))
     assert heads(one, path, 1) == [404]
