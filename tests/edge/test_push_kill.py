@@ -124,9 +124,9 @@ def test_origin_killed_mid_patch(registry, edge):
 
 def test_origin_killed_while_it_verifies_the_final_put(registry, edge):
     """Every byte was acknowledged; the final PUT names a sha512 digest, which distribution
-    verifies by reading the upload again (about a second for 32 MiB), holding its data file
+    verifies by reading the upload again (a second or so for 64 MiB), holding its data file
     open: it is SIGKILLed while the file has been open for a tenth of a second."""
-    data = os.urandom(32 * 1024 * 1024)
+    data = os.urandom(64 * 1024 * 1024)  # a wide window to see it verifying, on a busy machine too
     location = start_upload(edge)
     status, got, body = request(edge.url, "PATCH", location, data, OCTET)
     assert status == 202, (status, body)
