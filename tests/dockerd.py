@@ -64,7 +64,17 @@ class DockerEngine:
                     "DOCKER_CLI_EXPERIMENTAL": "enabled",           # `docker manifest` on 20.10
                     "DOCKER_BUILDKIT": "0"}                         # the classic builder (no BuildKit)
 
-    def start(self, timeout: float = 60.0) -> "DockerEngine":
+    def start(self, timeout: float = 60.0, attempts: int = 2) -> "DockerEngine":
+        """Start dockerd; on a busy machine its own containerd can miss dockerd's start-up
+        deadline ("timeout waiting for containerd to start"): then once more, from scratch."""
+        for _ in range(attempts - 1):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                pass  # stopped and removed by _start_once; its log was in the error
+        return self._start_once(timeout)
+
+    def _start_once(self, timeout: float) -> "DockerEngine":
         require_dockerd()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "client").mkdir(exist_ok=True)
