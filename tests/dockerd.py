@@ -71,7 +71,7 @@ class DockerEngine:
             try:
                 return self._start_once(timeout)
             except RuntimeError:
-                pass  # stopped and removed by _start_once; its log was in the error
+                pass  # _start_once stopped it and removed its folder; a second failure raises with its log
         return self._start_once(timeout)
 
     def _start_once(self, timeout: float) -> "DockerEngine":
