@@ -10,6 +10,8 @@ takes no monolithic POST). `headers` carries an Authorization for a registry wit
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,3 +83,23 @@ def delete_manifest(url: str, repo: str, digest: str) -> None:
     """Delete a revision at the origin (both kinds drop every tag pointing at it)."""
     status, _, body = request(url, "DELETE", f"/v2/{repo}/manifests/{digest}")
     assert status == 202, (status, body)
+
+
+def holders(pid: int) -> set[Path]:
+    """The files process `pid` holds open (from /proc)."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(Path(os.readlink(fd)))
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
+    """Poll `predicate` every 10 ms; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,7 +19,7 @@ from ..distribution import Distribution
 from ..nodeproc import NodeProcess
 from ..ocisync import request, sha
 from .conftest import EDGE_ENV
-from .origins import push_blob
+from .origins import holders, push_blob, wait_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -40,14 +39,6 @@ def edge(tmp_path, registry):
     node.stop()
 
 
-def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def kill(registry: Distribution) -> None:
     registry.proc.send_signal(signal.SIGKILL)
     registry.proc.wait()
@@ -57,17 +48,6 @@ def origin_upload_bytes(registry: Distribution) -> int:
     """Bytes distribution holds in its upload sessions (on its disk)."""
     root = registry.dir / "data" / "docker" / "registry" / "v2" / "repositories"
     return sum(p.stat().st_size for p in root.glob("**/_uploads/*/data"))
-
-
-def holders(pid: int) -> set[Path]:
-    """The files process `pid` holds open."""
-    found = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            found.add(Path(os.readlink(fd)))
-        except OSError:
-            continue  # closed meanwhile
-    return found
 
 
 def staged(edge: NodeProcess) -> list:

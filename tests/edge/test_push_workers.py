@@ -8,12 +8,12 @@ import http.client
 import json
 import os
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from ..ocisync import request, sha
+from .origins import holders, wait_for
 
 OCTET = "application/octet-stream"
 
@@ -36,25 +36,6 @@ def connections_on_two_workers(hostport: str, within: float = 30.0) -> list[tupl
             continue
         by_pid[pid] = conn
     return list(by_pid.items())
-
-
-def holders(pid: int) -> set[Path]:
-    """The files process `pid` holds open."""
-    found = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            found.add(Path(os.readlink(fd)))
-        except OSError:
-            continue  # closed meanwhile
-    return found
-
-
-def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("origin", ["ocicache"], indirect=True)
