@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -64,31 +63,6 @@ def parse_range_end(value: str | None) -> int | None:
     """The offset a `Range: 0-<last>` header announces (None when absent or malformed)."""
     match = re.fullmatch(r"\s*(?:bytes=)?0-(\d+)\s*", value or "")
     return None if match is None else int(match.group(1)) + 1
-
-
-SPOOL_PIECE = 1024 * 1024  # bytes written to (or read from) a spooled chunk per thread hop
-
-
-async def _spool_chunk(body: AsyncIterable[bytes], spool, expected: int) -> int:
-    """Write `body` to the file `spool`; the bytes received, stopping once past `expected`
-    (a chunk longer than announced is refused whatever else it carries)."""
-    received, buf = 0, bytearray()
-    async for piece in body:
-        received += len(piece)
-        buf += piece
-        if len(buf) >= SPOOL_PIECE or received > expected:
-            await asyncio.to_thread(spool.write, buf)
-            buf = bytearray()
-        if received > expected:
-            return received
-    if buf:
-        await asyncio.to_thread(spool.write, buf)
-    return received
-
-
-async def _read_back(spool) -> AsyncIterator[bytes]:
-    while piece := await asyncio.to_thread(spool.read, SPOOL_PIECE):
-        yield piece
 
 
 class ForwardedUploads(UploadStore):
@@ -251,24 +225,18 @@ class ForwardedUploads(UploadStore):
                      expected: int | None = None) -> int:
         """Stream the body to the origin's session, hashing and copying it on the way.
 
-        With `expected` (the chunk's Content-Range length) the chunk is first spooled here and
-        forwarded only once it arrived whole: the origin cannot undo bytes it took, so a short
-        or long chunk must never reach it. Such a chunk returns its length with nothing
-        changed anywhere; the registry refuses it and the session goes on (`rollback`).
+        With `expected` (the chunk's Content-Range length) the range goes to the origin too, so
+        an origin that checks a streamed chunk against its range (an ocicache node) refuses a
+        short or long one itself and keeps its session where it was: its 400 comes back as it
+        said it, and only this node's local copy is given up. An origin that takes the chunk
+        anyway (CNCF distribution checks a range only beside a Content-Length) holds bytes it
+        cannot undo: the registry refuses the chunk and `rollback` ends the session.
         """
-        if expected is None:
-            return await self._forward(session, body)
-        spool = tempfile.TemporaryFile(dir=self.local.spool_dir if self.local is not None else None)
-        try:
-            received = await _spool_chunk(body, spool, expected)
-            if received != expected:
-                return received
-            spool.seek(0)
-            return await self._forward(session, _read_back(spool))
-        finally:
-            spool.close()
+        content_range = None if expected is None else f"{session.offset}-{session.offset + expected - 1}"
+        return await self._forward(session, body, content_range)
 
-    async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes]) -> int:
+    async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes],
+                       content_range: str | None) -> int:
         paths = self._paths(session) if session.hasher is not None else None
         fd = os.open(paths[0], os.O_WRONLY) if paths else None
         start, sent = session.offset, 0
@@ -283,8 +251,10 @@ class ForwardedUploads(UploadStore):
 
         what = f"upload {session.segment[:64]} of {session.repo}"
         try:
-            resp = await self.origin.write("PATCH", self._url(session), what,
-                                           {"Content-Type": "application/octet-stream"}, data=through())
+            headers = {"Content-Type": "application/octet-stream"}
+            if content_range is not None:
+                headers["Content-Range"] = content_range
+            resp = await self.origin.write("PATCH", self._url(session), what, headers, data=through())
         except BaseException:
             self._drop_local(session)
             raise
@@ -307,8 +277,8 @@ class ForwardedUploads(UploadStore):
         return session.offset
 
     async def rollback(self, session: ForwardedSession, mark: int) -> None:
-        """A refused chunk that never left this node (held by `append` until whole) changes
-        nothing. One the origin already holds cannot be taken back: the session ends."""
+        """A refused chunk the origin did not take changes nothing here; one it holds cannot
+        be taken back: the session ends."""
         if session.offset != mark:
             await self.discard(session)
 
