@@ -55,6 +55,9 @@ class DockerEngine:
         self.daemon = dict(daemon or {})
         # Short: the socket path must stay under the 108-byte limit of unix sockets.
         self.dir = Path(base) if base is not None else Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
+        if len(str(self.dir / "exec" / "containerd" / "containerd.sock.ttrpc")) > 107:
+            raise ValueError(f"{self.dir} is too long a folder for dockerd: its containerd's socket path "
+                             "would pass the 108-byte limit of unix socket addresses; leave base unset")
         self.socket = self.dir / "docker.sock"
         self.config_file = self.dir / "daemon.json"
         self.log_path = self.dir / "dockerd.log"

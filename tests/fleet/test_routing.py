@@ -129,7 +129,7 @@ def test_region_down_answered_by_other_region(healthy, images, record, tmp_path)
            unplugged_at=down_at)
 
 
-def test_docker_engine_pulls_by_name_from_its_region(healthy, images, record, tmp_path):
+def test_docker_engine_pulls_by_name_from_its_region(healthy, images, record):
     """The Docker engine (Debian's dockerd, run inside a region-b client's namespace) resolves the
     registry name through the GeoDNS and pulls from region b's edges."""
     require_dockerd()
@@ -137,7 +137,9 @@ def test_docker_engine_pulls_by_name_from_its_region(healthy, images, record, tm
     layout = images("small", 5)
     push(fleet.fabric, fleet.client("a"), layout, region("a").regional, "fleet/docker:v1")
     ns, address = fleet.client("b", 1), region("b").clients[1]
-    engine = DockerEngine(tmp_path / "dk", prefix=tuple(fleet.fabric.argv_keep_sys(ns)),
+    # its own short folder under /tmp (not tmp_path): containerd's socket path must stay under
+    # the 108 bytes of a unix socket address, which pytest-xdist's longer tmp paths pass
+    engine = DockerEngine(prefix=tuple(fleet.fabric.argv_keep_sys(ns)),
                           daemon={"insecure-registries": [f"{NAME}:{PORT}"]})
     engine.start()
     try:

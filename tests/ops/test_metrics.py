@@ -61,7 +61,9 @@ def test_counters_after_a_known_sequence(fleet):
     while value(s := scrape(edge), "ocicache_store_bytes") != len(a) and time.monotonic() < deadline:
         time.sleep(0.2)                                    # the store gauge follows the index each second
     assert value(s, "ocicache_store_bytes") == len(a)
-    assert value(s, "ocicache_cache_lookups_total", result="miss") == 3
+    # 3 fills, and the unknown blob: its GET missed the store and asked the origin (one GET, no
+    # HEAD first: the fill's GET is the question), which answered 404
+    assert value(s, "ocicache_cache_lookups_total", result="miss") == 4
     assert value(s, "ocicache_cache_lookups_total", result="hit") == 2
     assert value(s, "ocicache_served_bytes_total", source="cache") == 2 * len(a)
     assert value(s, "ocicache_served_bytes_total", source="origin") == 2 * len(a) + len(b)
