@@ -161,7 +161,9 @@ async def send_file(request: web.Request, resp: web.StreamResponse, path: Path,
 
 async def send_stream(request: web.Request, resp: web.StreamResponse,
                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
-    """Prepare `resp` and send an async stream of chunks as its body."""
+    """Prepare `resp` and send an async stream of chunks as its body. A stream that fails once
+    `resp` is prepared (a fill whose origin broke off) cannot become an error answer any more:
+    the failure is logged and the connection closed, so the client sees a short body and retries."""
     try:
         await resp.prepare(request)
         if request.method != "HEAD":
@@ -169,6 +171,12 @@ async def send_stream(request: web.Request, resp: web.StreamResponse,
                 await resp.write(chunk)
     except ConnectionError as exc:
         return _cut(request, resp, exc)
+    except Exception as exc:
+        if not resp.prepared:
+            raise
+        log.warning("%s %s failed after its headers (%s); closing the connection, the client "
+                    "retries", request.method, request.path[:200], getattr(exc, "message", None) or exc)
+        return _cut(request, resp, ConnectionAbortedError(str(exc)))
     finally:
         # A client that went away leaves the stream half-read: close it now (a fill's reader
         # holds the blob's descriptor), not whenever the garbage collector gets to it.
