@@ -36,9 +36,10 @@ def source(tmp_path_factory):
     return Source(path, data)
 
 
-def send_range(impl, path, offset: int, count: int) -> bytes:
-    """Bytes that arrive at the peer when `impl.sendfile` sends [offset, offset+count) of `path`."""
-    sender, receiver = socket.socketpair()
+def received_by_peer(sender: socket.socket, receiver: socket.socket, send) -> bytes:
+    """Bytes that arrive at `receiver` while `send(sender_fd)` writes to the non-blocking
+    `sender`; `send` is called again after BlockingIOError once the socket is writable, until
+    it returns True (done). Both sockets are closed afterwards."""
     received = bytearray()
 
     def drain():
@@ -49,23 +50,33 @@ def send_range(impl, path, offset: int, count: int) -> bytes:
     reader.start()
     try:
         sender.setblocking(False)
-        with open(path, "rb") as f:
-            sent = 0
-            while sent < count:
-                try:
-                    n = impl.sendfile(sender.fileno(), f.fileno(), offset + sent, count - sent)
-                except BlockingIOError:
-                    select.select([], [sender], [], 5)
-                    continue
-                if n == 0:
+        while True:
+            try:
+                if send(sender.fileno()):
                     break
-                sent += n
+            except BlockingIOError:
+                select.select([], [sender], [], 5)
         sender.shutdown(socket.SHUT_WR)
         reader.join(10)
     finally:
         sender.close()
         receiver.close()
     return bytes(received)
+
+
+def send_range(impl, path, offset: int, count: int) -> bytes:
+    """Bytes that arrive at the peer when `impl.sendfile` sends [offset, offset+count) of `path`."""
+    sender, receiver = socket.socketpair()
+    with open(path, "rb") as f:
+        sent = 0
+
+        def step(fd: int) -> bool:
+            nonlocal sent
+            n = impl.sendfile(fd, f.fileno(), offset + sent, count - sent) if sent < count else 0
+            sent += n
+            return n == 0 or sent >= count
+
+        return received_by_peer(sender, receiver, step)
 
 
 @pytest.mark.parametrize(
@@ -169,40 +180,20 @@ def send_head_then_range(impl, path, head: bytes, offset: int, count: int, sock_
             sender = socket.create_connection(server.getsockname())
             receiver, _ = server.accept()
         sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)  # the socket fills, head or body
-    received = bytearray()
+    with open(path, "rb") as f:
 
-    def drain():
-        while chunk := receiver.recv(1 << 16):
-            received.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    try:
-        sender.setblocking(False)
-        with open(path, "rb") as f:
-            while head:
-                try:
-                    n = impl.send_head_and_file(sender.fileno(), head, f.fileno(), offset, count)
-                except BlockingIOError:
-                    select.select([], [sender], [], 5)
-                    continue
+        def step(fd: int) -> bool:
+            nonlocal head, offset, count
+            if head:
+                n = impl.send_head_and_file(fd, head, f.fileno(), offset, count)
                 body, head = max(0, n - len(head)), head[n:]
                 offset, count = offset + body, count - body
-            while count > 0:
-                try:
-                    n = impl.sendfile(sender.fileno(), f.fileno(), offset, count)
-                except BlockingIOError:
-                    select.select([], [sender], [], 5)
-                    continue
-                if n == 0:
-                    break
-                offset, count = offset + n, count - n
-        sender.shutdown(socket.SHUT_WR)
-        reader.join(10)
-    finally:
-        sender.close()
-        receiver.close()
-    return bytes(received)
+                return False
+            n = impl.sendfile(fd, f.fileno(), offset, count) if count > 0 else 0
+            offset, count = offset + n, count - n
+            return n == 0 or count <= 0
+
+        return received_by_peer(sender, receiver, step)
 
 
 @pytest.mark.parametrize("family", [socket.AF_UNIX, socket.AF_INET], ids=["unix", "tcp"])
