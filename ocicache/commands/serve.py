@@ -10,7 +10,6 @@ import os
 import sqlite3
 
 import uvloop
-from aiohttp import web
 
 from ..app import make_app, open_store
 from ..auth.tls import server_context
@@ -19,6 +18,7 @@ from ..config import Config, ConfigError, summary
 from ..hotpaths import digest, rangecopy
 from ..http.protocol import NodeRunner
 from ..service import lifecycle, workers
+from ..service.listen import AcceptingSite
 from .options import add_serve_options, load_config
 
 log = logging.getLogger("ocicache")
@@ -89,7 +89,7 @@ async def _run_node(cfg: Config, reuse_port: bool) -> None:
     await runner.setup()
     host, port = cfg.listen_host_port
     tls = ssl_context(cfg)
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024, ssl_context=tls)
+    site = AcceptingSite(runner, host, port, reuse_port=reuse_port, backlog=cfg.server.backlog, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:

@@ -23,6 +23,8 @@ PURGE_RETENTION_S = 3600.0
 """Seconds a purge journal entry is kept in the origin (cache/journal.py); every node must poll
 well within it, so `[cache] purge_poll` is at most a sixth of it."""
 MAX_PURGE_POLL = PURGE_RETENTION_S / 6
+MAX_BACKLOG = 65535
+"""The largest listen(2) backlog Linux takes (net.core.somaxconn's own ceiling)."""
 
 
 def validate(cfg) -> None:
@@ -34,6 +36,9 @@ def validate(cfg) -> None:
         raise ConfigError(f"[server] listen: port {port} is out of range")
     if cfg.server.workers < 0:
         raise ConfigError("[server] workers: must be 0 (one per core) or more")
+    if not 1 <= cfg.server.backlog <= MAX_BACKLOG:
+        raise ConfigError(f"[server] backlog: must be 1 to {MAX_BACKLOG} connections waiting to be accepted "
+                          "(the kernel lowers it to net.core.somaxconn)")
     if cfg.cache.max_bytes < 1:
         raise ConfigError("[cache] max_bytes: must be a positive number of bytes")
     if not 0 < cfg.cache.low_watermark <= cfg.cache.high_watermark <= 1:

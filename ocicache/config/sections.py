@@ -20,6 +20,9 @@ class ServerConfig:
     """Worker processes sharing the port (SO_REUSEPORT); 0 means one per CPU core."""
     sendfile: bool = True
     """Serve blob bodies with zero-copy sendfile where the transport allows it."""
+    backlog: int = 1024
+    """Connections the kernel keeps waiting to be accepted, per worker (listen(2)); the kernel
+    lowers it to net.core.somaxconn. A burst larger than this waits for SYN retransmits (1 s, 3 s)."""
 
 
 @dataclass(frozen=True)
