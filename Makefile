@@ -5,7 +5,8 @@ DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:5000
 # Debian packages the tests drive (real clients and the reference registry).
 APT_PACKAGES := skopeo podman buildah containerd docker-registry curl wrk nginx-light \
-	systemd pdns-server pdns-backend-geoip pdns-backend-bind dnsutils docker.io uuid-runtime iproute2
+	systemd pdns-server pdns-backend-geoip pdns-backend-bind dnsutils docker.io uuid-runtime iproute2 \
+	chromium chromium-driver
 # Ceph's S3 gateway (a throwaway single-node cluster per test session); no recommends (no mgr).
 APT_PACKAGES_NO_RECOMMENDS := ceph-mon ceph-osd radosgw
 PYTEST_ARGS ?=
@@ -31,7 +32,8 @@ run: venv
 ## Install what the tests need (Debian packages when root), then run the whole suite.
 system-deps:
 	@missing=""; for c in skopeo podman buildah containerd docker-registry curl wrk nginx \
-	    systemd-analyze pdns_server dig dockerd uuidgen ip ceph-mon ceph-osd radosgw monmaptool; do \
+	    systemd-analyze pdns_server dig dockerd uuidgen ip ceph-mon ceph-osd radosgw monmaptool \
+	    chromium chromedriver; do \
 	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-geoip"; \
 	ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || missing="$$missing pdns-backend-bind"; \

@@ -31,6 +31,7 @@ from .registry import Registry
 from .registry.expiry import sweep_forever
 from .registry.mirrors import open_mirrors
 from .registry.uploads import Uploads
+from .ui import install as install_ui
 
 FLUSH_INTERVAL_S = 1.0
 ReloadHook = Callable[[Config], Callable[[], None]]
@@ -94,6 +95,7 @@ def make_app(cfg: Config) -> web.Application:
     app.middlewares.append(refuse_encoded_bodies)  # 415 before a body is read: http/intake.py
     add_routes(app)
     reload_admin = install_ops(app, cfg)  # access log, metrics, /healthz, /readyz, /admin/: docs/DEPLOY.md
+    install_ui(app, cfg)  # the read-only web UI under /ui/: docs/UI.md
     app[RELOAD] = Reloadable(cfg, [reload_auth, reload_admin])
 
     async def registry_ctx(app: web.Application):
