@@ -29,6 +29,7 @@ from .. import errors
 from ..errors import OCIError
 from ..oci.mediatypes import MANIFEST_ACCEPT
 from ..reference import Digest
+from . import bodyread
 from .base import CacheInFront, Health, OpenedBlob, page_of
 from .ratebudget import RateBudget
 from .registry_http import _TRANSPORT_ERRORS, RegistryHTTP
@@ -132,7 +133,7 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
             except BaseException:
                 resp.close()
                 raise
-        return OpenedBlob(size, self._body(resp, repo, digest, offset, None, span))
+        return OpenedBlob(size, self._body(resp, repo, digest, offset, None, span, direct=True))
 
     async def _get_blob(self, repo: str, digest: Digest, offset: int,
                         length: int | None) -> aiohttp.ClientResponse:
@@ -152,13 +153,16 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
             raise
 
     async def _body(self, resp: aiohttp.ClientResponse, repo: str, digest: Digest, offset: int,
-                    length: int | None, span: tuple[int | None, int]) -> AsyncIterator[bytes]:
-        """The blob's bytes in a GET response whose status `_blob_span` accepted."""
+                    length: int | None, span: tuple[int | None, int], direct: bool = False) -> AsyncIterator[bytes]:
+        """The blob's bytes in a GET response whose status `_blob_span` accepted; `direct`: read
+        into buffers of bodyread.py when the response allows (a fill's GET: read-only memoryviews)."""
         got, (expected, skip) = 0, span
         try:
             if length is not None and (expected is None or expected > length):
                 expected = length  # a 200 to a ranged GET: stop after the bytes asked for
-            async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            chunks = (bodyread.direct_chunks(resp, self.read_timeout) if direct and bodyread.can_take(resp)
+                      else resp.content.iter_chunked(READ_CHUNK))
+            async for chunk in chunks:
                 if skip:
                     cut = min(skip, len(chunk))
                     chunk, skip = chunk[cut:], skip - cut
