@@ -285,20 +285,36 @@ class CachingOrigin:
         await self.remote.link_blob(repo, digest, source)
         self.absent.forget("blob", repo, digest)
         path = self.store.lookup(digest)  # pushed through this node (or cached): a hit from now on
-        if path is not None:
-            self._confirmed(repo, digest, path.stat().st_size)
+        try:
+            size = None if path is None else path.stat().st_size
+        except FileNotFoundError:  # evicted since the lookup: the next pull fetches it again
+            size = None
+        if size is not None:
+            self._confirmed(repo, digest, size)
 
     async def unlink_blob(self, repo: str, digest: Digest) -> None:
         await self.remote.unlink_blob(repo, digest)
         self._forget(repo, digest)
 
     # ---- manifests and tags ----
-    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+    def _stored(self, digest: Digest) -> bytes | None:
+        """The stored bytes of `digest`, or None: not stored, or evicted between the lookup and
+        the read (another worker's eviction, a purge): then it is a miss like any other."""
         path = self.store.lookup(digest)
-        if path is not None and self._known_size(repo, digest) is not None:
-            self.store.count("hits")
-            metrics.cache_lookup("hit")
+        if path is None:
+            return None
+        try:
             return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    async def get_manifest(self, repo: str, digest: Digest) -> bytes:
+        if self._known_size(repo, digest) is not None:
+            data = self._stored(digest)
+            if data is not None:
+                self.store.count("hits")
+                metrics.cache_lookup("hit")
+                return data
         generation = self.generations.get(repo)  # before the remote is asked: see absent.py
         self.absent.check("manifest", repo, digest, generation)
         key = ("manifest", repo, digest, generation)
@@ -313,12 +329,12 @@ class CachingOrigin:
                 self._gone(repo, digest)
                 self.absent.remember("manifest", repo, digest, exc, generation)
                 raise
-            path = self.store.lookup(digest)
-            if path is None or self._last_confirmed(repo, digest) is None:
+            data = self._stored(digest) if self._last_confirmed(repo, digest) is not None else None
+            if data is None:
                 raise
             log.warning("origin failed re-confirming manifest %s in %s (%s); serving the cached copy",
                         digest, repo, exc.message)
-            return path.read_bytes()
+            return data
         await asyncio.to_thread(self.store.put_bytes, digest, data)  # may evict: off the loop
         self.store.pins.note(repo, digest)
         self._confirmed(repo, digest, len(data))
