@@ -59,17 +59,19 @@ async def start_upload(request: web.Request, name: str) -> web.StreamResponse:
     if digest is None and not request.body_exists:
         return web.Response(status=202, headers=_session_headers(session))
     try:
-        await registry.append_upload(session, intake.body(request), None)
         if digest is None:  # body without ?digest=: kept as the first chunk
+            await registry.append_upload(session, intake.body(request), None)
             return web.Response(status=202, headers=_session_headers(session))
-        await registry.finish_upload(session, digest)
+        await registry.finish_upload_with(session, intake.body(request), None, None, digest)
     except BaseException:
         await registry.cancel_upload(session)
         raise
     return _created(name, digest)
 
 
-async def _append_chunk(request: web.Request, session: UploadSession) -> None:
+def _chunk(request: web.Request, session: UploadSession) -> tuple[int | None, int | None]:
+    """(start, length) of the chunk a request carries: its Content-Range, checked against its
+    Content-Length and the node's size limit before a byte is read."""
     span = content_range(request.headers.get("Content-Range"))
     length = content_length(request)
     if span is not None and length is not None and length != span[1] - span[0] + 1:
@@ -77,8 +79,12 @@ async def _append_chunk(request: web.Request, session: UploadSession) -> None:
                        f"{span[1] - span[0] + 1} bytes but Content-Length is {length}")
     expected = None if span is None else span[1] - span[0] + 1
     intake.check_blob_size(request, session.offset + (expected or length or 0))
-    await registry_of(request).append_upload(session, intake.body(request, session.offset),
-                                             None if span is None else span[0], expected)
+    return (None if span is None else span[0]), expected
+
+
+async def _append_chunk(request: web.Request, session: UploadSession) -> None:
+    start, expected = _chunk(request, session)
+    await registry_of(request).append_upload(session, intake.body(request, session.offset), start, expected)
 
 
 async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
@@ -92,8 +98,11 @@ async def put_upload(request: web.Request, name: str, upload_id: str) -> web.Str
     digest = digest_param(request, required=True)
     async with registry.upload(name, _session_ref(request, upload_id)) as session:
         if request.body_exists:
-            await _append_chunk(request, session)
-        await registry.finish_upload(session, digest)
+            start, expected = _chunk(request, session)
+            await registry.finish_upload_with(session, intake.body(request, session.offset), start, expected,
+                                              digest)
+        else:
+            await registry.finish_upload(session, digest)
     return _created(name, digest)
 
 

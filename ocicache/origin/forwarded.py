@@ -37,6 +37,7 @@ from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
 from ..reference import Digest
 from .base import LocalCopies
+from .hashwrite import HashWriter
 from .uploads import UploadStore, flock_exclusive, load_hasher, state_key
 
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
@@ -235,41 +236,81 @@ class ForwardedUploads(UploadStore):
         content_range = None if expected is None else f"{session.offset}-{session.offset + expected - 1}"
         return await self._forward(session, body, content_range)
 
+    async def append_and_commit(self, session: ForwardedSession, body: AsyncIterable[bytes], digest: Digest) -> int:
+        """The last chunk and the commit in one request: PUT ?digest= with the body, streamed
+        to the origin's session as `append` streams a PATCH; returns the bytes it carried.
+
+        The origin verifies the digest over every byte of its session (some may have come
+        through other nodes) and commits nothing when it does not match: its DIGEST_INVALID
+        comes back as it said it. Only its 201 makes the blob the client's; this node's copy,
+        hashed on the way, goes to the store only when it hashes to `digest` as well.
+        """
+        sent = await self._forward(session, body, None, digest)
+        self.origin.pushed(session.repo, digest, session.offset)
+        await self._keep_local(session, digest)
+        return sent
+
     async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes],
-                       content_range: str | None) -> int:
+                       content_range: str | None, digest: Digest | None = None) -> int:
+        """A PATCH of the body to the origin's session (a PUT ?digest= with `digest`): the local copy is hashed and written in a worker thread (`HashWriter`), a batch
+        behind the bytes sent on, so the event loop only receives and sends; it is settled
+        before the origin's answer is taken. A copy that cannot be written (the edge's disk
+        full) is given up and the bytes still go through: the origin verifies the digest."""
         paths = self._paths(session) if session.hasher is not None else None
         fd = os.open(paths[0], os.O_WRONLY) if paths else None
-        start, sent = session.offset, 0
+        copy = HashWriter(session.hasher, fd, session.offset) if fd is not None else None
+        start, sent, copying = session.offset, 0, copy is not None
 
         async def through() -> AsyncIterator[bytes]:
-            nonlocal sent
+            nonlocal sent, copying
             async for piece in body:
-                if fd is not None:
-                    session.hasher.update_and_write(fd, piece, start + sent)
+                if copying:
+                    try:
+                        await copy.add(piece)
+                    except OSError:
+                        copying = False
                 sent += len(piece)
                 yield piece
 
         what = f"upload {session.segment[:64]} of {session.repo}"
+        headers = {"Content-Type": "application/octet-stream"}
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        resp = None
         try:
-            headers = {"Content-Type": "application/octet-stream"}
-            if content_range is not None:
-                headers["Content-Range"] = content_range
-            resp = await self.origin.write("PATCH", self._url(session), what, headers, data=through())
+            if digest is None:
+                resp = await self.origin.write("PATCH", self._url(session), what, headers, data=through())
+            else:
+                what = f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
+                resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what, headers,
+                                               data=through())
+            if copying:
+                try:
+                    await copy.settle()
+                except OSError:
+                    copying = False
         except BaseException:
+            if resp is not None:
+                resp.release()
             self._drop_local(session)
             raise
         finally:
-            if fd is not None:
+            if copy is not None:
+                await copy.close()   # no thread writes to `fd` once it is closed
                 os.close(fd)
         try:
-            if resp.status != 202:
+            if resp.status != (202 if digest is None else 201):
                 self._drop_local(session)
                 raise await self.origin.passed_back(resp, what)
             session.offset = start + sent
-            self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
+            if digest is None:  # a 201's Location names the blob, not the session
+                self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
         finally:
             resp.release()
-        self._save_local(session)
+        if copy is not None and not copying:
+            self._drop_local(session)
+        if digest is None:
+            self._save_local(session)
         return sent
 
     @staticmethod
@@ -312,6 +353,21 @@ class ForwardedUploads(UploadStore):
         if paths is not None:
             paths[1].unlink(missing_ok=True)
             await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+
+    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> None:
+        """The local copy to the store if it hashes to `digest` (the origin holds the blob)."""
+        paths = self._paths(session) if session.hasher is not None else None
+        if paths is None:
+            return
+        if digest.algorithm == session.algorithm:
+            actual_hex = session.hasher.hexdigest()
+        else:
+            actual_hex = await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm)
+        if Digest.from_hex(actual_hex, digest.algorithm) != digest:
+            self._drop_local(session)  # not whole here: bytes came through another node
+            return
+        paths[1].unlink(missing_ok=True)
+        await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
 
     async def discard(self, session: ForwardedSession) -> None:
         self._drop_local(session)

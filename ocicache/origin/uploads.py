@@ -59,6 +59,9 @@ class UploadStore:
     `async commit(session, digest)`: verify the whole upload (on a mismatch discard it and
     raise DIGEST_INVALID) and make the blob readable in the origin by its digest;
     `async discard(session)`: forget it and everything it stored.
+    Optionally `async append_and_commit(session, body, digest)` -> bytes appended: a final chunk
+    and the commit as one step (a forwarded session sends them as one PUT; the registry uses it
+    for a final PUT with a body and no Content-Range when the store has it).
     Sessions have `id`, `repo`, `offset` and `range_header()`.
     """
 

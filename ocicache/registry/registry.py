@@ -110,16 +110,21 @@ class Registry:
         self.refuse_writes(repo, "take uploads", "")
         return self.uploads.open(repo, upload_id)
 
-    async def append_upload(self, session: UploadSession, body: AsyncIterable[bytes],
-                            start: int | None, expected: int | None = None) -> int:
-        """Append a chunk. `start` (from Content-Range) must be the session's current offset;
-        a chunk whose length differs from `expected` is rolled back and refused."""
+    @staticmethod
+    def _check_start(session: UploadSession, start: int | None) -> None:
+        """416 for a chunk whose Content-Range does not start at the session's offset."""
         if start is not None and start != session.offset:
             raise OCIError(errors.RANGE_INVALID, f"chunk for upload {session.id} starts at byte {start}, "
                            f"but the upload holds {session.offset} bytes; resend from {session.offset}",
                            headers={"Range": session.range_header(),
                                     "Location": f"/v2/{session.repo}/blobs/uploads/{session.id}",
                                     "Docker-Upload-UUID": session.id})
+
+    async def append_upload(self, session: UploadSession, body: AsyncIterable[bytes],
+                            start: int | None, expected: int | None = None) -> int:
+        """Append a chunk. `start` (from Content-Range) must be the session's current offset;
+        a chunk whose length differs from `expected` is rolled back and refused."""
+        self._check_start(session, start)
         if expected is None:
             appended = await self.uploads.append(session, body)
             metrics.UPLOAD_BYTES.inc(appended)
@@ -133,6 +138,22 @@ class Registry:
                            f"bytes but its Content-Range announced {expected}; resend it",
                            headers={"Range": session.range_header()})
         return appended
+
+    async def finish_upload_with(self, session: UploadSession, body: AsyncIterable[bytes], start: int | None,
+                                 expected: int | None, digest: Digest) -> None:
+        """The final chunk and the commit (a PUT ?digest= with a body): one request to the
+        origin when the store can send them as one (`append_and_commit`, a forwarded session)
+        and the chunk carries no Content-Range, else `append_upload` then `finish_upload`."""
+        together = getattr(self.uploads, "append_and_commit", None)
+        if together is None or expected is not None:  # a ranged chunk may need a rollback: two steps
+            await self.append_upload(session, body, start, expected)
+            return await self.finish_upload(session, digest)
+        self._check_start(session, start)
+        try:
+            metrics.UPLOAD_BYTES.inc(await together(session, body, digest))
+            await self.origin.link_blob(session.repo, digest)
+        finally:
+            self.wrote(session.repo)
 
     async def finish_upload(self, session: UploadSession, expected: Digest) -> None:
         """Verify the whole upload against `expected`, hand it to the origin, link it.

@@ -26,11 +26,13 @@ from typing import AsyncIterable, AsyncIterator
 
 from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
+from ..origin.hashwrite import HashWriter, start_writeback
 from ..origin.uploads import UUID_RE, UploadStore, flock_exclusive, load_hasher, state_key
 from ..reference import Digest
 from .expiry import expire_uploads
 
 SAVE_EVERY = 64 * 1024 * 1024
+WRITEBACK_EVERY = 8 * 1024 * 1024
 
 
 @dataclass
@@ -143,49 +145,39 @@ class Uploads(UploadStore):
                      expected: int | None = None) -> int:
         """Hash and write a request body at the session's offset; returns bytes appended.
 
-        Bytes are gathered into chunks of `chunk_bytes`; each chunk is hashed and written in
-        one call in a worker thread (the C routine releases the GIL) while the event loop
-        receives the next one. The offset and hash state are saved when the body ends (and
+        The pieces are hashed and written in a worker thread, a batch of `chunk_bytes` at a
+        time, while the event loop receives the next batch (`HashWriter`; the C routine
+        releases the GIL). Every WRITEBACK_EVERY bytes the kernel is told to start writing
+        them to the disk (`start_writeback`, which does not wait), so the fsync before the
+        blob is acknowledged finds little left to write. The offset and hash state are saved when the body ends (and
         every SAVE_EVERY bytes): bytes past the saved offset are cut off on the next load.
         A chunk of another length than `expected` is undone by `rollback` (the registry asks).
         """
-        loop = asyncio.get_running_loop()
-        appended = unsaved = 0
-        buf = bytearray()
-        in_flight: asyncio.Future | None = None
         fd = os.open(session.data_path, os.O_WRONLY)
-
-        async def settle() -> None:
-            nonlocal in_flight, appended, unsaved
-            if in_flight is not None:
-                written, in_flight = await in_flight, None
-                session.offset += written
-                appended += written
-                unsaved += written
-                if unsaved >= SAVE_EVERY:
-                    session.save()
-                    unsaved = 0
-
-        async def flush() -> None:
-            nonlocal buf, in_flight
-            await settle()
-            data, buf = buf, bytearray()
-            in_flight = loop.run_in_executor(None, session.hasher.update_and_write, fd, data, session.offset)
-
+        writer = HashWriter(session.hasher, fd, session.offset, self.chunk_bytes)
+        start = session.offset
+        flushed = saved = 0   # bytes of this body handed to writeback / saved in state.json
         try:
             try:
                 async for piece in body:
-                    buf += piece
-                    if len(buf) >= self.chunk_bytes:
-                        await flush()
+                    await writer.add(piece)
+                    if writer.written - flushed >= WRITEBACK_EVERY:
+                        start_writeback(fd, start + flushed, writer.written - flushed)
+                        flushed = writer.written
+                    if writer.written - saved >= SAVE_EVERY:
+                        await writer.settle()   # the hash state matches the offset only when settled
+                        session.offset = start + writer.written
+                        session.save()
+                        saved = writer.written
+                await writer.settle()
             finally:
-                if buf:
-                    await flush()
-                await settle()
+                await writer.close()
+                session.offset = start + writer.written
+                start_writeback(fd, start + flushed, writer.written - flushed)
         finally:
             os.close(fd)
             session.save()
-        return appended
+        return session.offset - start
 
     @staticmethod
     def mark(session: UploadSession) -> tuple[int, Hasher]:
