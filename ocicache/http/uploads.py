@@ -88,7 +88,7 @@ async def _append_chunk(request: web.Request, session: UploadSession) -> None:
 
 
 async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
-    async with registry_of(request).upload(name, _session_ref(request, upload_id)) as session:
+    async with registry_of(request).upload_for_write(name, _session_ref(request, upload_id)) as session:
         await _append_chunk(request, session)
     return web.Response(status=202, headers=_session_headers(session))
 
@@ -96,13 +96,13 @@ async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.S
 async def put_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     registry = registry_of(request)
     digest = digest_param(request, required=True)
-    async with registry.upload(name, _session_ref(request, upload_id)) as session:
-        if request.body_exists:
-            start, expected = _chunk(request, session)
-            await registry.finish_upload_with(session, intake.body(request, session.offset), start, expected,
-                                              digest)
-        else:
+    if not request.body_exists:
+        async with registry.upload(name, _session_ref(request, upload_id)) as session:
             await registry.finish_upload(session, digest)
+        return _created(name, digest)
+    async with registry.upload_for_write(name, _session_ref(request, upload_id)) as session:
+        start, expected = _chunk(request, session)
+        await registry.finish_upload_with(session, intake.body(request, session.offset), start, expected, digest)
     return _created(name, digest)
 
 

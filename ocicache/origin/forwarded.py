@@ -51,6 +51,7 @@ class ForwardedSession:
     offset: int = 0
     hasher: Hasher | None = None   # set while this node holds a local copy of every byte
     algorithm: str = "sha256"
+    confirmed: bool = True  # the offset is the origin's (False: this node's copy says it; `refresh`)
 
     @property
     def segment(self) -> str:
@@ -151,10 +152,14 @@ class ForwardedUploads(UploadStore):
                                    state_key(session.algorithm): session.hasher.export_state().hex()}))
         os.replace(tmp, paths[1])
 
-    def _load_local(self, session: ForwardedSession) -> None:
+    def _load_local(self, session: ForwardedSession, trusted: bool = False) -> bool:
+        """Take this node's copy of the session, if whole: with `trusted`, its offset as the
+        session's (unconfirmed); else only if it agrees with the offset the origin gave."""
         paths = self._paths(session)
         if paths is None:
-            return
+            return False
+        if trusted and not paths[1].exists():
+            return False
         try:
             state = json.loads(paths[1].read_text())
             algorithm, hasher = load_hasher(state)
@@ -163,12 +168,14 @@ class ForwardedUploads(UploadStore):
                 raise ValueError("short copy")
         except (OSError, ValueError, KeyError, TypeError):
             self._drop_local(session)
-            return
-        if session.offset in (offset, 0) and (session.offset == offset or offset <= 1):
+            return False
+        if trusted or (session.offset in (offset, 0) and (session.offset == offset or offset <= 1)):
             session.offset, session.hasher, session.algorithm = offset, hasher, algorithm
+            session.confirmed = not trusted
             os.truncate(paths[0], offset)
-        else:  # another node appended to it: no whole copy here
-            self._drop_local(session)
+            return True
+        self._drop_local(session)  # another node appended to it: no whole copy here
+        return False
 
     def _drop_local(self, session: ForwardedSession) -> None:
         session.hasher = None
@@ -196,18 +203,48 @@ class ForwardedUploads(UploadStore):
 
     @asynccontextmanager
     async def open(self, repo: str, upload_id: str) -> AsyncIterator[ForwardedSession]:
+        """The session as the origin has it (one GET of its status), held on this node."""
+        async with self._opened(repo, upload_id, trust_copy=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def open_for_write(self, repo: str, upload_id: str) -> AsyncIterator[ForwardedSession]:
+        """The session for a PATCH or a final PUT: when this node holds a copy of every byte so far,
+        its offset is taken from the copy and the origin is not asked (`confirmed` False), as
+        the request that follows tells anyway. If another node appended meanwhile, the origin
+        says so: a chunk appended without a range comes back with an end that is not the copy's
+        (the copy is dropped), a Content-Range that does not start at the copy's end has the
+        registry `refresh` the session first, and a final PUT's copy does not hash to its digest
+        (dropped; the origin verified every byte it holds)."""
+        async with self._opened(repo, upload_id, trust_copy=True) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _opened(self, repo: str, upload_id: str, trust_copy: bool) -> AsyncIterator[ForwardedSession]:
         segment, _, query = upload_id.partition("?")
         if not SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
             raise self.unknown(repo, upload_id)
         async with self._held(segment):
             session = ForwardedSession(upload_id, repo)
-            try:
-                await self._status(session)
-            except BaseException:
-                self._drop_local(session)  # the origin lost it, or is gone: no staged copy stays
-                raise
-            self._load_local(session)
+            if not (trust_copy and self._load_local(session, trusted=True)):
+                try:
+                    await self._status(session)
+                except BaseException:
+                    self._drop_local(session)  # the origin lost it, or is gone: no staged copy stays
+                    raise
+                self._load_local(session)
             yield session
+
+    async def refresh(self, session: ForwardedSession) -> None:
+        """Ask the origin where a session opened from this node's copy stands; a copy that no
+        longer ends where the origin's session does is dropped (another node appended)."""
+        if session.confirmed:
+            return
+        local_end = session.offset
+        await self._status(session)
+        session.confirmed = True
+        if session.offset != local_end:
+            self._drop_local(session)
 
     async def _status(self, session: ForwardedSession) -> None:
         """Where the origin's session stands (its offset and current Location)."""
@@ -246,8 +283,8 @@ class ForwardedUploads(UploadStore):
         hashed on the way, goes to the store only when it hashes to `digest` as well.
         """
         sent = await self._forward(session, body, None, digest)
-        self.origin.pushed(session.repo, digest, session.offset)
-        await self._keep_local(session, digest)
+        if await self._keep_local(session, digest) or session.confirmed:  # the blob's size is known
+            self.origin.pushed(session.repo, digest, session.offset)
         return sent
 
     async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes],
@@ -305,6 +342,9 @@ class ForwardedUploads(UploadStore):
             session.offset = start + sent
             if digest is None:  # a 201's Location names the blob, not the session
                 self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
+                if session.offset != start + sent:
+                    copying = False  # the origin's session had bytes this copy lacks
+                session.confirmed = True
         finally:
             resp.release()
         if copy is not None and not copying:
@@ -354,20 +394,21 @@ class ForwardedUploads(UploadStore):
             paths[1].unlink(missing_ok=True)
             await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
 
-    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> None:
+    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool:
         """The local copy to the store if it hashes to `digest` (the origin holds the blob)."""
         paths = self._paths(session) if session.hasher is not None else None
         if paths is None:
-            return
+            return False
         if digest.algorithm == session.algorithm:
             actual_hex = session.hasher.hexdigest()
         else:
             actual_hex = await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm)
         if Digest.from_hex(actual_hex, digest.algorithm) != digest:
             self._drop_local(session)  # not whole here: bytes came through another node
-            return
+            return False
         paths[1].unlink(missing_ok=True)
         await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+        return True
 
     async def discard(self, session: ForwardedSession) -> None:
         self._drop_local(session)

@@ -110,9 +110,17 @@ class Registry:
         self.refuse_writes(repo, "take uploads", "")
         return self.uploads.open(repo, upload_id)
 
-    @staticmethod
-    def _check_start(session: UploadSession, start: int | None) -> None:
-        """416 for a chunk whose Content-Range does not start at the session's offset."""
+    def upload_for_write(self, repo: str, upload_id: str) -> AsyncContextManager[UploadSession]:
+        """`registry.upload` for a request that carries a chunk: a store that can take the session
+        from what it holds without asking its origin (`open_for_write`) does."""
+        self.refuse_writes(repo, "take uploads", "")
+        return getattr(self.uploads, "open_for_write", self.uploads.open)(repo, upload_id)
+
+    async def _check_start(self, session: UploadSession, start: int | None) -> None:
+        """416 for a chunk whose Content-Range does not start at the session's offset (asked
+        again of the origin first when the store took the offset from its own copy)."""
+        if start is not None and start != session.offset and not getattr(session, "confirmed", True):
+            await self.uploads.refresh(session)
         if start is not None and start != session.offset:
             raise OCIError(errors.RANGE_INVALID, f"chunk for upload {session.id} starts at byte {start}, "
                            f"but the upload holds {session.offset} bytes; resend from {session.offset}",
@@ -124,7 +132,7 @@ class Registry:
                             start: int | None, expected: int | None = None) -> int:
         """Append a chunk. `start` (from Content-Range) must be the session's current offset;
         a chunk whose length differs from `expected` is rolled back and refused."""
-        self._check_start(session, start)
+        await self._check_start(session, start)
         if expected is None:
             appended = await self.uploads.append(session, body)
             metrics.UPLOAD_BYTES.inc(appended)
@@ -148,7 +156,7 @@ class Registry:
         if together is None or expected is not None:  # a ranged chunk may need a rollback: two steps
             await self.append_upload(session, body, start, expected)
             return await self.finish_upload(session, digest)
-        self._check_start(session, start)
+        await self._check_start(session, start)
         try:
             metrics.UPLOAD_BYTES.inc(await together(session, body, digest))
             await self.origin.link_blob(session.repo, digest)

@@ -134,3 +134,40 @@ def test_origin_gone_mid_upload_is_retryable_never_201(origin, make_edge, proxy)
     assert status >= 500 and json.loads(body)["errors"][0]["code"] == "UNAVAILABLE", (status, body)
     assert not list((edge.data_dir / "cache" / "partial").glob("fwd-*.data"))
 
+
+
+def test_session_back_on_edge_a_after_edge_b_appended(origin, make_edge):
+    """Edge A holds a copy of the session and takes its offset from it without asking the origin;
+    edge B appends meanwhile. A's next chunks land where the origin's session ends (a Content-Range
+    from B's end is taken once A asked the origin again; a chunk without one is appended there),
+    A's stale copy is never kept, and the final PUT with a body on A commits the right blob."""
+    a, b = make_edge(name="a"), make_edge(name="b")
+    parts = [os.urandom(n) for n in (60_000, 40_000, 30_000, 20_000, 10_000)]
+    status, got, body = request(a.url, "POST", "/v2/pt/back/blobs/uploads/")
+    assert status == 202, body
+    status, got, body = request(a.url, "PATCH", _path(got["Location"]), parts[0], OCTET)
+    assert status == 202 and got["Range"] == f"0-{len(parts[0]) - 1}", (status, body)
+    status, got, body = request(b.url, "PATCH", _path(got["Location"]), parts[1], OCTET)
+    assert status == 202, (status, body)
+    end = len(parts[0]) + len(parts[1])
+    assert got["Range"] == f"0-{end - 1}"
+    # back on A, with the Content-Range B's answer implies: not where A's copy ends
+    status, got, body = request(a.url, "PATCH", _path(got["Location"]), parts[2],
+                                {**OCTET, "Content-Range": f"{end}-{end + len(parts[2]) - 1}"})
+    assert status == 202, (status, body)
+    end += len(parts[2])
+    assert got["Range"] == f"0-{end - 1}"
+    status, got, body = request(b.url, "PATCH", _path(got["Location"]), parts[3], OCTET)
+    assert status == 202, (status, body)
+    # A again, a final PUT carrying the last chunk without a range
+    location = _path(got["Location"])
+    data = b"".join(parts)
+    digest = sha(data)
+    status, got, body = request(a.url, "PUT", f"{location}{'&' if '?' in location else '?'}digest={digest}",
+                                parts[4], OCTET)
+    assert status == 201 and got["Docker-Content-Digest"] == digest, (status, body)
+    for url in (origin.url, a.url, b.url):
+        status, got, body = _get(url, f"/v2/pt/back/blobs/{digest}")
+        assert status == 200 and body == data, (url, status)
+        assert int(got["Content-Length"]) == len(data)
+    assert not list((a.data_dir / "cache" / "partial").glob("fwd-*"))
