@@ -63,7 +63,7 @@ TABLE = [
     ("push {big}, 16 MiB chunks", ["MB/s"]),
     ("docker pull {image}, cold", ["s"]),
     ("docker pull {image}, warm", ["s"]),
-    ("peak RSS", ["MiB"]),
+    ("peak RSS", ["MiB", "PSS MiB"]),
 ]
 ALL_SERVERS = ["nginx", "nginx-copy", "nginx-tls", "distribution", "distribution-proxy", "ocicache",
                "ocicache-copy", "ocicache-tls", "ocicache-edge"]

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.load.run [--reps 3] [--duration 4] [--out bench/results/load]
     .venv/bin/python -m bench.load.run --only push-through --out bench/results/push-through
     .venv/bin/python -m bench.load.run --only tls | --only docker-pull
+    .venv/bin/python -m bench.load.run --only cold-miss --out /tmp/coldmiss-run
 
 Starts every server on loopback, seeds them (OCI push API; files for nginx), measures each
 workload once per repetition with the order of servers rotated each time, and writes
@@ -25,7 +26,7 @@ from pathlib import Path
 from . import report
 from .dockerpull import DockerPull
 from .pushthrough import PushThrough
-from .servers import Distribution, Nginx, Ocicache, self_signed
+from .servers import Distribution, Nginx, Ocicache, PssPeaks, self_signed
 from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, loopback_copy_mbps,
                         range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
 
@@ -41,7 +42,7 @@ MANIFEST_SERVERS = ["distribution", "distribution-proxy", "ocicache", "ocicache-
 PROXIES = ["distribution-proxy", "ocicache-edge"]
 PUSH_SERVERS = ["distribution", "ocicache"]
 TLS_SERVERS = ["nginx-tls", "ocicache-tls"]
-WORKLOADS = ["push-through", "tls", "docker-pull"]   # what --only can pick
+WORKLOADS = ["push-through", "tls", "docker-pull", "cold-miss"]   # what --only can pick
 
 
 def log(msg: str) -> None:
@@ -84,16 +85,17 @@ class Bench:
         """Every server; with `only`, those that workload needs."""
         wanted = {None: (self.nginx, self.dist, self.oci, self.oci_copy, self.oci_tls),
                   "push-through": (self.dist, self.oci), "tls": (self.nginx, self.oci, self.oci_tls),
-                  "docker-pull": (self.dist,)}[only]
+                  "docker-pull": (self.dist,), "cold-miss": (self.dist,)}[only]
         for server in wanted:
             self._start(server)
-        if only is None:
+        if only in (None, "cold-miss"):
             self.dproxy = Distribution(self.work / "distribution-proxy", remote=self.dist.url)
             self._start(self.dproxy)
-        if only in (None, "push-through"):
+        if only in (None, "push-through", "cold-miss"):
             self.edge = Ocicache(self.work / "edge", "--origin", self.dist.url, "--cache-max-bytes",
                                  str(64 << 30))
             self._start(self.edge)
+        if only in (None, "push-through"):
             self.push_edge = Ocicache(self.work / "push-edge", "--origin", self.oci.url,
                                       "--cache-max-bytes", str(64 << 30))
             self._start(self.push_edge)
@@ -157,7 +159,19 @@ class Bench:
             self.nginx.put_file(f"/v2/{REPO}/blobs/{digest}", bytes(data))
         if only == "tls":
             return
-        # a fresh cold blob per repetition and client count, in the origin only
+        self.seed_cold(reps)
+        # warm both proxies: blobs and manifests fetched once through each
+        for name in PROXIES:
+            for digest in (self.big_digest, self.small_digest):
+                assert curl_timings(self.blob_url(name, digest))[0] == 200
+            for ref in ("v1", self.manifest_digest):
+                url = f"{self.base_url(name)}/v2/{REPO}/manifests/{ref}"
+                assert curl_timings(url, {"Accept": MANIFEST_ACCEPT})[0] == 200
+
+    def seed_cold(self, reps: int) -> None:
+        """A fresh cold blob per repetition and client count, in the origin only."""
+        if not hasattr(self, "blob"):
+            self.blob = bytearray(os.urandom(self.big_size))
         self.cold: list[str] = []
         pusher = Pusher(self.dist.url)
         try:
@@ -168,13 +182,6 @@ class Bench:
         finally:
             pusher.close()
         os.sync()
-        # warm both proxies: blobs and manifests fetched once through each
-        for name in PROXIES:
-            for digest in (self.big_digest, self.small_digest):
-                assert curl_timings(self.blob_url(name, digest))[0] == 200
-            for ref in ("v1", self.manifest_digest):
-                url = f"{self.base_url(name)}/v2/{REPO}/manifests/{ref}"
-                assert curl_timings(url, {"Accept": MANIFEST_ACCEPT})[0] == 200
 
     # ---- measuring ----
     def record(self, workload: str, server: str, values: dict[str, float]) -> None:
@@ -216,19 +223,32 @@ class Bench:
                 self.push_through.repetition(rep)
             elif only == "tls":
                 self.tls_repetition(rep)
+            elif only == "cold-miss":
+                self.measured_rss(self.cold_repetition, rep, {"distribution-proxy": self.dproxy,
+                                                              "ocicache-edge": self.edge})
             else:
                 self.docker.repetition(rep)
             return
-        servers = self.rss_servers()
-        for server in servers.values():
-            server.reset_peak()
+        self.measured_rss(self.every_workload, rep, self.rss_servers())
+
+    def every_workload(self, rep: int) -> None:
         self.main_repetition(rep)
         self.tls_repetition(rep)
         self.push_through.repetition(rep)
         if self.docker is not None:
             self.docker.repetition(rep)
+
+    def measured_rss(self, run, rep: int, servers: dict) -> None:
+        """`run(rep)` with each server's peak memory recorded as "peak RSS": `MiB`, VmHWM summed over
+        its processes (reset at the start; the goal's figure, which counts the pages forked workers
+        share once per process), and `PSS MiB`, the highest sum of their PSS sampled every 0.2 s
+        (each shared page divided among the processes that map it)."""
+        for server in servers.values():
+            server.reset_peak()
+        with PssPeaks(servers) as pss:
+            run(rep)
         for name, server in servers.items():
-            self.record("peak RSS", name, {"MiB": server.peak_rss() / MIB})
+            self.record("peak RSS", name, {"MiB": server.peak_rss() / MIB, "PSS MiB": pss.peak(name) / MIB})
 
     def main_repetition(self, rep: int) -> None:
         big = lambda name: self.blob_url(name, self.big_digest)  # noqa: E731
@@ -245,6 +265,11 @@ class Bench:
         for name in rotated(BLOB_SERVERS, rep):
             r = range_latency(big(name), middle, 1_000_000, rounds=15)
             self.record(f"Range 1 MB of {self.big}", name, {"ms": r["ms"]})
+        self.cold_repetition(rep)
+        self.push_repetition(rep)
+
+    def cold_repetition(self, rep: int) -> None:
+        """A fresh big blob through each proxy, by 1 client and by 8 at once."""
         for clients, cold in ((1, self.cold[2 * rep]), (8, self.cold[2 * rep + 1])):
             for name in rotated(PROXIES, rep):
                 mark = self.dist.log_offset()
@@ -254,6 +279,9 @@ class Bench:
                 self.record(f"cold {self.big} miss, {clients} client{'s' * (clients > 1)}", name, r)
                 log(f"  cold x{clients} {name:20} ttfb {r['ttfb ms']:.1f} ms total {r['total s']:.2f} s "
                     f"origin GETs {r['origin GETs']}")
+
+    def push_repetition(self, rep: int) -> None:
+        """A fresh big blob pushed to distribution and to ocicache, monolithically and in 16 MiB PATCHes."""
         for label, chunk in ((f"push {self.big}, monolithic", None), (f"push {self.big}, 16 MiB chunks", 16 * MIB)):
             for name in rotated(PUSH_SERVERS, rep):
                 digest = self.next_variant(self.blob)
@@ -345,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
             info["TLS negotiated"] = {name: tls_negotiated(bench.base_url(name)) for name in TLS_SERVERS}
             log("seeding (OCI push API; files for nginx)")
             bench.seed(args.reps, args.only)
+        elif args.only == "cold-miss":
+            log("seeding (fresh cold blobs in distribution)")
+            bench.seed_cold(args.reps)
         for rep in range(args.reps):
             if time.monotonic() - started > args.max_seconds:
                 log(f"time budget spent; stopping after {rep} repetitions")

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -83,6 +84,50 @@ def tree_peak_rss(pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total
+
+
+def tree_pss(pid: int) -> int:
+    """Sum of PSS (/proc/<pid>/smaps_rollup) over a process and its descendants, in bytes: each
+    page shared by n processes counts 1/n in each, so the sum counts it once."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+class PssPeaks:
+    """`with PssPeaks({name: server}) as pss:` samples each server's tree_pss every `every` seconds
+    in a thread while the block runs; `pss.peak(name)` is the highest sum seen (bytes)."""
+
+    def __init__(self, servers: dict, every: float = 0.2) -> None:
+        self.servers, self.every = servers, every
+        self.peaks = {name: 0 for name in servers}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            for name, server in self.servers.items():
+                self.peaks[name] = max(self.peaks[name], tree_pss(server.pid()))
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> "PssPeaks":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def peak(self, name: str) -> int:
+        return self.peaks[name]
 
 
 def _tree(pid: int) -> list[int]:
@@ -183,6 +228,9 @@ http {{
     def peak_rss(self) -> int:
         return tree_peak_rss(self.proc.pid)
 
+    def pid(self) -> int:
+        return self.proc.pid
+
     def stop(self) -> None:
         _stop(self.proc)
 
@@ -244,6 +292,9 @@ http: {{addr: "127.0.0.1:{self.port}"}}
     def peak_rss(self) -> int:
         return tree_peak_rss(self.proc.pid)
 
+    def pid(self) -> int:
+        return self.proc.pid
+
     def stop(self) -> None:
         _stop(self.proc)
 
@@ -268,6 +319,9 @@ class Ocicache:
 
     def peak_rss(self) -> int:
         return tree_peak_rss(self.node.proc.pid)
+
+    def pid(self) -> int:
+        return self.node.proc.pid
 
     def reset_peak(self) -> None:
         tree_reset_peak(self.node.proc.pid)
