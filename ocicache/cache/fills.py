@@ -16,6 +16,8 @@ mismatch or an origin failure its connection is closed early.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import errno
 import fcntl
 import logging
@@ -35,8 +37,19 @@ from .writebehind import Window, WriteBehind
 
 log = logging.getLogger("ocicache.fill")
 READ_CHUNK = 1024 * 1024
+FILE_CHUNK = 256 * 1024    # what a reader behind the window reads of the partial file at a time
 FOLLOW_POLL_S = 0.01
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc; absent elsewhere (musl)
+
+
+def give_back_memory() -> None:
+    """Return the heap's free pages to the OS (glibc's malloc_trim). A fill's 1 MiB buffers
+    and its readers' reads are freed as it goes, but malloc keeps them for the process: the
+    worker's resident memory would stay at the fill's peak. Run off the loop (it walks the heap)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class FillFailed(ConnectionAbortedError):
@@ -147,6 +160,8 @@ class Fills:
         fill.finished = True
         metrics.fill_ended(fill.error is None, asyncio.get_running_loop().time() - fill.started)
         fill.release_fd()
+        if not self._fills:  # the last fill of this worker ended: its buffers are free
+            asyncio.get_running_loop().run_in_executor(None, give_back_memory)
 
     async def read(self, fill: Fill, offset: int, length: int) -> AsyncIterator[bytes]:
         """Bytes [offset, offset+length) of a fill as they become readable."""
@@ -163,7 +178,7 @@ class Fills:
                     continue
                 chunk = fill.window.get(offset, available)
                 if chunk is None:  # not in memory (any more): written to the file
-                    chunk = os.pread(fill.fd, min(available, READ_CHUNK), offset)
+                    chunk = os.pread(fill.fd, min(available, FILE_CHUNK), offset)
                 if not chunk:
                     raise FillFailed(f"partial file of {fill.digest} is shorter than published")
                 offset += len(chunk)

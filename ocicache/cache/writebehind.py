@@ -22,8 +22,8 @@ from collections import deque
 from queue import SimpleQueue
 from typing import Callable
 
-KEEP_BYTES = 4 * 1024 * 1024     # written bytes kept in memory for readers a little behind
-AHEAD_BYTES = 16 * 1024 * 1024   # received bytes allowed to wait for the hash+write thread
+KEEP_BYTES = 2 * 1024 * 1024     # written bytes kept in memory for readers a little behind
+AHEAD_BYTES = 8 * 1024 * 1024    # received bytes allowed to wait for the hash+write thread
 
 
 class Window:

@@ -23,7 +23,7 @@ from typing import AsyncIterator
 import aiohttp
 
 BUFFER_BYTES = 1024 * 1024
-HIGH_WATER = 4 * BUFFER_BYTES   # received and not yet taken by the consumer: stop reading
+HIGH_WATER = 2 * BUFFER_BYTES   # received and not yet taken by the consumer: stop reading
 FLUSH_S = 0.002
 
 
@@ -85,7 +85,7 @@ class _Direct(asyncio.BufferedProtocol):
     # ---- the loop's side ----
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._missing == 0:
-            return memoryview(bytearray(64 * 1024))  # past the body: not part of it, dropped
+            return memoryview(bytearray(4096))  # past the body: not part of it, dropped
         if self._filled == len(self._buf):
             size = min(BUFFER_BYTES, self._unfilled)
             self._buf, self._filled, self._handed = memoryview(bytearray(size)), 0, 0
