@@ -100,8 +100,8 @@ def ratio(results: dict, workload: str, metric: str, ours: str, bases: list[str]
     """(ratio of medians, per-repetition ratios, the baseline used); ratio > 1 means ours is better
     for higher-is-better metrics, and is ours/baseline for lower-is-better ones."""
     w = results.get(workload, {})
-    if ours not in w or not all(b in w for b in bases):
-        return None
+    if any(metric not in w.get(s, {}) for s in (ours, *bases)):
+        return None  # a server, or this metric of one (PSS before it was measured), is not in this run
     base = max(bases, key=lambda b: statistics.median(w[b][metric]) * (1 if higher else -1))
     mine, theirs = w[ours][metric], w[base][metric]
     per_rep = [m / t for m, t in zip(mine, theirs) if t]
