@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .pushthrough import PAIRS as PUSH_PAIRS, WORKLOADS as PUSH_WORKLOADS
 
+DURABLE = "dd conv=fsync"   # run.py records the disk's durable write beside the pushes under this name
 # (label, workload, metric, ours, baselines (best of them), target, higher is better)
 # "{big}" is the run's big blob ("256 MiB"), "{image}" the docker-pull image ("1.13 GB image, 12 layers").
 TARGETS = [
@@ -37,6 +38,8 @@ TARGETS = [
      "ocicache-edge", ["distribution-proxy"], 10, True),
     ("monolithic push {big} (MB/s) vs distribution", "push {big}, monolithic", "MB/s", "ocicache",
      ["distribution"], 3, True),
+    ("monolithic push {big} (MB/s) vs this disk's durable write, `dd conv=fsync` of the same size",
+     "push {big}, monolithic", "MB/s", "ocicache", [DURABLE], 0.7, True),
     ("edge: cold miss, 1 client, total time vs distribution's proxy", "cold {big} miss, 1 client",
      "total s", "ocicache-edge", ["distribution-proxy"], 1, False),
     ("edge: cold miss, 8 clients, total time vs distribution's proxy", "cold {big} miss, 8 clients",
@@ -66,7 +69,7 @@ TABLE = [
     ("peak RSS", ["MiB", "PSS MiB"]),
 ]
 ALL_SERVERS = ["nginx", "nginx-copy", "nginx-tls", "distribution", "distribution-proxy", "ocicache",
-               "ocicache-copy", "ocicache-tls", "ocicache-edge"]
+               "ocicache-copy", "ocicache-tls", "ocicache-edge", DURABLE]
 HIGHER_IS_BETTER = {"MB/s", "req/s"}
 PUSH_THROUGH_GOAL = 0.8     # issue 15: a push through an edge at >= 0.8x the throughput of a direct push
 
@@ -117,7 +120,9 @@ def header(m: dict) -> list[str]:
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory GiB']} GiB, Linux {m['kernel']}, "
              f"Python {m['python']}; {'; '.join(m['versions'].values())}.",
              f"Machine limits: SHA-256 {m['sha256 MB/s']:,.0f} MB/s (hashlib, one core); "
-             f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection). "
+             f"loopback TCP copy {m['loopback copy MB/s']:,.0f} MB/s (one connection)"
+             + (f"; durable write {m['durable write MB/s']:,.0f} MB/s (`dd conv=fsync` of the big blob's size)"
+                if m.get("durable write MB/s") else "") + ". "
              f"1-minute load average {m.get('load average at start', '?')} at the start, "
              f"{m.get('load average at end', '?')} at the end (other work on the machine shows here)."]
     if m.get("TLS negotiated"):
@@ -172,6 +177,7 @@ def targets_table(doc: dict) -> list[str]:
         rows.append(f"| {label} | {_cell(results[workload][ours][metric])} | {base} "
                     f"{_cell(results[workload][base][metric])} | {value:.2f}x{spread} | "
                     f"{'>=' if higher else '<='} {goal:g}x | {'yes' if ok else '**no**'} |")
+    rows += _push_bound(doc)
     cold8 = results.get(named(doc["machine"], "cold {big} miss, 8 clients"), {})
     if "ocicache-edge" in cold8:
         gets = cold8["ocicache-edge"]["origin GETs"]
@@ -179,6 +185,21 @@ def targets_table(doc: dict) -> list[str]:
                     f"distribution-proxy {_cell(cold8.get('distribution-proxy', {}).get('origin GETs', []))} "
                     f"| | exactly 1 | {'yes' if set(gets) == {1} else '**no**'} |")
     return ["| target | ocicache | baseline | ratio | goal | met |", "|---|---|---|---|---|---|", *rows]
+
+
+def _push_bound(doc: dict) -> list[str]:
+    """When 3x distribution's monolithic push is more than the disk can make durable (dd conv=fsync
+    in the same run), the row that says so: that target is then bound by the disk, not the code."""
+    push = doc["results"].get(named(doc["machine"], "push {big}, monolithic"), {})
+    if not all(s in push for s in ("ocicache", "distribution", DURABLE)):
+        return []
+    dist, disk = (statistics.median(push[s]["MB/s"]) for s in ("distribution", DURABLE))
+    if 3 * dist <= disk:
+        return []
+    ours = statistics.median(push["ocicache"]["MB/s"])
+    return [f"| bound: 3x distribution is {_fmt(3 * dist)} MB/s, above this disk's durable write "
+            f"(`dd conv=fsync`, same size, same run) | {_cell(push['ocicache']['MB/s'])} | {DURABLE} "
+            f"{_cell(push[DURABLE]['MB/s'])} | {ours / disk:.2f}x | (the disk's limit) | |"]
 
 
 def medians_table(doc: dict) -> list[str]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.load.run [--reps 3] [--duration 4] [--out bench/results/load]
     .venv/bin/python -m bench.load.run --only push-through --out bench/results/push-through
-    .venv/bin/python -m bench.load.run --only tls | --only docker-pull
+    .venv/bin/python -m bench.load.run --only tls | --only docker-pull | --only push
     .venv/bin/python -m bench.load.run --only cold-miss --out /tmp/coldmiss-run
 
 Starts every server on loopback, seeds them (OCI push API; files for nginx), measures each
@@ -27,8 +27,8 @@ from . import report
 from .dockerpull import DockerPull
 from .pushthrough import PushThrough
 from .servers import Distribution, Nginx, Ocicache, PssPeaks, self_signed
-from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, loopback_copy_mbps,
-                        range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
+from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, durable_write_mbps,
+                        loopback_copy_mbps, range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
 
 MIB = 1 << 20
 REPO = "bench/app"
@@ -42,7 +42,8 @@ MANIFEST_SERVERS = ["distribution", "distribution-proxy", "ocicache", "ocicache-
 PROXIES = ["distribution-proxy", "ocicache-edge"]
 PUSH_SERVERS = ["distribution", "ocicache"]
 TLS_SERVERS = ["nginx-tls", "ocicache-tls"]
-WORKLOADS = ["push-through", "tls", "docker-pull", "cold-miss"]   # what --only can pick
+WORKLOADS = ["push-through", "tls", "docker-pull", "push", "cold-miss"]   # what --only can pick
+DURABLE = "dd conv=fsync"   # the disk's durable write, measured beside the pushes as if a server
 
 
 def log(msg: str) -> None:
@@ -85,7 +86,7 @@ class Bench:
         """Every server; with `only`, those that workload needs."""
         wanted = {None: (self.nginx, self.dist, self.oci, self.oci_copy, self.oci_tls),
                   "push-through": (self.dist, self.oci), "tls": (self.nginx, self.oci, self.oci_tls),
-                  "docker-pull": (self.dist,), "cold-miss": (self.dist,)}[only]
+                  "docker-pull": (self.dist,), "push": (self.dist, self.oci), "cold-miss": (self.dist,)}[only]
         for server in wanted:
             self._start(server)
         if only in (None, "cold-miss"):
@@ -223,6 +224,8 @@ class Bench:
                 self.push_through.repetition(rep)
             elif only == "tls":
                 self.tls_repetition(rep)
+            elif only == "push":
+                self.push_repetition(rep)
             elif only == "cold-miss":
                 self.measured_rss(self.cold_repetition, rep, {"distribution-proxy": self.dproxy,
                                                               "ocicache-edge": self.edge})
@@ -281,17 +284,26 @@ class Bench:
                     f"origin GETs {r['origin GETs']}")
 
     def push_repetition(self, rep: int) -> None:
-        """A fresh big blob pushed to distribution and to ocicache, monolithically and in 16 MiB PATCHes."""
-        for label, chunk in ((f"push {self.big}, monolithic", None), (f"push {self.big}, 16 MiB chunks", 16 * MIB)):
-            for name in rotated(PUSH_SERVERS, rep):
-                digest = self.next_variant(self.blob)
-                pusher = Pusher(self.base_url(name))
-                try:
-                    seconds = pusher.push_blob(PUSH_REPO, self.blob, digest, chunk)
-                finally:
-                    pusher.close()
-                self.record(label, name, {"MB/s": self.big_size / seconds / 1e6})
-                log(f"  {label:28} {name:14} {self.big_size / seconds / 1e6:8.1f} MB/s")
+        """A fresh big blob pushed to distribution and to ocicache, monolithically and in 16 MiB
+        PATCHes; beside the monolithic pushes, `dd conv=fsync` of the same size on the same disk
+        (DURABLE: what the disk can make durable, the bound of a push acknowledged after fsync)."""
+        if not hasattr(self, "blob"):
+            self.blob = bytearray(os.urandom(self.big_size))
+        mono = f"push {self.big}, monolithic"
+        for label, chunk in ((mono, None), (f"push {self.big}, 16 MiB chunks", 16 * MIB)):
+            names = PUSH_SERVERS + [DURABLE] if chunk is None else PUSH_SERVERS
+            for name in rotated(names, rep):
+                if name == DURABLE:
+                    mbps = durable_write_mbps(self.work, self.big_size)
+                else:
+                    digest = self.next_variant(self.blob)
+                    pusher = Pusher(self.base_url(name))
+                    try:
+                        mbps = self.big_size / pusher.push_blob(PUSH_REPO, self.blob, digest, chunk) / 1e6
+                    finally:
+                        pusher.close()
+                self.record(label, name, {"MB/s": mbps})
+                log(f"  {label:28} {name:14} {mbps:8.1f} MB/s")
                 os.sync()  # writeback of this push must not land in the next measurement
 
     def rss_servers(self) -> dict:
@@ -364,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = machine()
         info["load average at start"] = round(os.getloadavg()[0], 2)
-        log(f"limits: SHA-256 and loopback copy on {info['cpu']}")
+        log(f"limits: SHA-256, loopback copy and durable write (dd conv=fsync) on {info['cpu']}")
         info["sha256 MB/s"] = sha256_mbps()
         info["loopback copy MB/s"] = loopback_copy_mbps()
+        info["durable write MB/s"] = durable_write_mbps(work, args.big_mib * MIB)
         log(f"starting servers in {work}")
         bench.start(args.only)
         if args.only in (None, "tls"):

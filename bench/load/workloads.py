@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
+import re
 import socket
 import ssl
 import statistics
@@ -173,6 +175,21 @@ def loopback_copy_mbps(total: int = 2 << 30, chunk: int = 1 << 20) -> float:
         elapsed = time.monotonic() - start
     listener.close()
     return received[0] / elapsed / 1e6
+
+
+def durable_write_mbps(directory: Path, size: int) -> float:
+    """This disk's durable-write rate: `dd conv=fsync` of `size` bytes (zeros, 1 MiB blocks) into
+    `directory`, the seconds dd reports (write and fsync), the file removed after."""
+    target = Path(directory) / f"dd-{os.getpid()}.data"
+    try:
+        out = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={size >> 20}", "conv=fsync"],
+                             capture_output=True, text=True, check=True).stderr
+    finally:
+        target.unlink(missing_ok=True)
+    match = re.search(r"copied, ([0-9.]+) s", out)
+    if match is None:
+        raise RuntimeError(f"dd printed no time: {out.strip()[:200]}")
+    return size / float(match.group(1)) / 1e6
 
 
 def _timed(fn) -> float:
