@@ -5,11 +5,17 @@
 - CNCF distribution's own pull-through proxy in front of the same distribution (`distribution-proxy`),
 
 by 1 client (curl) and by 8 at once, repetitions interleaved with the order rotated. For each
-GET: time to first byte and total time, and the requests its origin logged for that digest
-(HEAD and GET, read from the origin's access log). Then one cold HEAD per cache (what a
-client asking "is it there?" costs). Writes the raw results as JSON (every repetition).
+GET: time to first byte and total time, the CPU time the cache's processes spent on it, and the
+requests its origin logged for that digest (HEAD and GET, read from the origin's access log).
+Then one cold HEAD per cache (what a client asking "is it there?" costs). Writes the raw results
+as JSON (every repetition).
 
     .venv/bin/python -m bench.cold_miss [--reps 3] [--mib 256] [--out docs/performance/cold-miss.json]
+        [--variant before=/path/to/an/older/checkout]
+
+`--variant NAME=DIR` adds an edge of distribution running the ocicache package of DIR (an older
+checkout: PYTHONPATH=DIR, PYTHONSAFEPATH=1), measured in the same run as the others: a before/after
+comparison made in the same conditions.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from pathlib import Path
 from bench.load.run import code_version, machine
 from bench.load.servers import Distribution, Ocicache
 from bench.load.workloads import Pusher, concurrent_gets, sha256_digest
+from bench.smallblob import tree_cpu_seconds
 
 MIB = 1 << 20
 REPO = "bench/cold"
@@ -59,8 +66,10 @@ def cold_head(url: str) -> int:
 
 
 class ColdBench:
-    def __init__(self, work: Path, size: int) -> None:
+    def __init__(self, work: Path, size: int, variants: dict[str, str] | None = None) -> None:
         self.size = size
+        self.variants = variants or {}
+        self.caches = CACHES + [f"edge of distribution, {name}" for name in self.variants]
         self.dist = Distribution(work / "distribution")
         self.oci = Ocicache(work / "ocicache")
         self.dproxy: Distribution | None = None
@@ -81,6 +90,10 @@ class ColdBench:
                                              "--cache-max-bytes", str(64 << 30)),
             "edge of ocicache": Ocicache(self.work / "edge-o", "--origin", self.oci.url,
                                          "--cache-max-bytes", str(64 << 30))}
+        for name, checkout in self.variants.items():
+            self.edges[f"edge of distribution, {name}"] = Ocicache(
+                self.work / f"edge-{name}", "--origin", self.dist.url, "--cache-max-bytes", str(64 << 30),
+                env={"PYTHONPATH": checkout, "PYTHONSAFEPATH": "1"})
         for server in (self.dproxy, *self.edges.values()):
             self.started.append(server)
             server.start()
@@ -91,6 +104,9 @@ class ColdBench:
                 server.stop()
             except Exception as exc:  # keep stopping the others
                 log(f"stopping {type(server).__name__} failed: {exc}")
+
+    def pid(self, cache: str) -> int:
+        return self.dproxy.proc.pid if cache == "distribution-proxy" else self.edges[cache].node.proc.pid
 
     def url(self, cache: str) -> str:
         return self.dproxy.url if cache == "distribution-proxy" else self.edges[cache].url
@@ -116,17 +132,21 @@ class ColdBench:
         slot.append(values)
 
     def repetition(self, rep: int) -> None:
-        order = CACHES[rep % len(CACHES):] + CACHES[:rep % len(CACHES)]
+        caches = self.caches
+        order = caches[rep % len(caches):] + caches[:rep % len(caches)]
         for clients in (1, 8):
             for cache in order:
                 digest = self.fresh_blob(cache)
                 mark = self.origin_log(cache).stat().st_size
+                cpu = tree_cpu_seconds(self.pid(cache))
                 r = concurrent_gets(f"{self.url(cache)}/v2/{REPO}/blobs/{digest}", clients, self.size)
                 time.sleep(1.0)  # let a proxy's background copy finish and be logged
+                r["cpu s"] = round(tree_cpu_seconds(self.pid(cache)) - cpu, 3)
+                r["load"] = round(os.getloadavg()[0], 2)
                 r["origin"] = origin_requests(self.origin_log(cache), mark, digest.split(":")[1])
                 self.record(f"cold GET, {clients} client{'s' * (clients > 1)}", cache, r)
                 log(f"  cold GET x{clients} {cache:22} ttfb {r['ttfb ms']:7.1f} ms total {r['total s']:.3f} s "
-                    f"origin {r['origin']}")
+                    f"cpu {r['cpu s']:.2f} s origin {r['origin']} load {r['load']}")
         for cache in order:
             digest = self.fresh_blob(cache)
             mark = self.origin_log(cache).stat().st_size
@@ -146,6 +166,7 @@ def summary(results: dict) -> dict:
                 out.setdefault(workload, {})[cache] = {
                     "total s median": statistics.median(totals), "min": min(totals), "max": max(totals),
                     "ttfb ms median": statistics.median(r["ttfb ms"] for r in runs),
+                    "cpu s median": statistics.median(r.get("cpu s", 0) for r in runs),
                     "origin requests": [r["origin"] for r in runs]}
             else:
                 out.setdefault(workload, {})[cache] = {"origin requests": [r["origin"] for r in runs]}
@@ -163,9 +184,12 @@ def main() -> None:
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--out", type=Path, default=Path("docs/performance/cold-miss.json"))
     ap.add_argument("--label", default="", help="what this run measures (e.g. before/after)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=DIR",
+                    help="also an edge of distribution running the ocicache package of DIR")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cold-miss-"))
-    bench = ColdBench(work, args.mib * MIB)
+    bench = ColdBench(work, args.mib * MIB, dict(v.split("=", 1) for v in args.variant))
+    load_start = round(os.getloadavg()[0], 2)
     try:
         bench.start()
         for rep in range(args.reps):
@@ -173,7 +197,9 @@ def main() -> None:
             bench.repetition(rep)
     finally:
         bench.stop()
-    doc = {"label": args.label, "machine": {**machine(), "code": code_version()}, "blob MiB": args.mib,
+    doc = {"label": args.label, "machine": {**machine(), "code": code_version(), "load average at start": load_start,
+                                            "load average at end": round(os.getloadavg()[0], 2)},
+           "variants": bench.variants, "blob MiB": args.mib,
            "reps": args.reps, "summary": summary(bench.results), "raw": bench.results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
