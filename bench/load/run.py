@@ -170,16 +170,18 @@ class Bench:
                 assert curl_timings(url, {"Accept": MANIFEST_ACCEPT})[0] == 200
 
     def seed_cold(self, reps: int) -> None:
-        """A fresh cold blob per repetition and client count, in the origin only."""
+        """A fresh cold blob per repetition, client count and proxy, in the origin only: each proxy
+        its own, so that the origin's log lines for a blob are that proxy's alone (distribution logs a
+        request when it ends, and its proxy's copy into its store can end after the next GET began)."""
         if not hasattr(self, "blob"):
             self.blob = bytearray(os.urandom(self.big_size))
-        self.cold: list[str] = []
+        self.cold: dict[tuple[int, int, str], str] = {}
         pusher = Pusher(self.dist.url)
         try:
-            for _ in range(reps * 2):
+            for key in [(rep, clients, name) for rep in range(reps) for clients in (1, 8) for name in PROXIES]:
                 digest = self.next_variant(self.blob)
                 pusher.push_blob(COLD_REPO, self.blob, digest)
-                self.cold.append(digest)
+                self.cold[key] = digest
         finally:
             pusher.close()
         os.sync()
@@ -273,15 +275,27 @@ class Bench:
 
     def cold_repetition(self, rep: int) -> None:
         """A fresh big blob through each proxy, by 1 client and by 8 at once."""
-        for clients, cold in ((1, self.cold[2 * rep]), (8, self.cold[2 * rep + 1])):
+        for clients in (1, 8):
             for name in rotated(PROXIES, rep):
+                cold = self.cold[(rep, clients, name)]
                 mark = self.dist.log_offset()
                 r = concurrent_gets(self.blob_url(name, cold, COLD_REPO), clients, self.big_size)
-                time.sleep(1.0)  # let a proxy's background copy finish logging
-                r["origin GETs"] = self.dist.requests_since(mark, "GET", cold.split(":")[1])
+                r["origin GETs"] = self.origin_gets_settled(mark, cold)
                 self.record(f"cold {self.big} miss, {clients} client{'s' * (clients > 1)}", name, r)
                 log(f"  cold x{clients} {name:20} ttfb {r['ttfb ms']:.1f} ms total {r['total s']:.2f} s "
                     f"origin GETs {r['origin GETs']}")
+
+    def origin_gets_settled(self, mark: int, digest: str) -> int:
+        """The origin's GETs of `digest` logged since `mark`, once the count has held for a second
+        (a proxy's copy into its store ends, and is logged, after its client's GET; 10 s at most)."""
+        count, deadline = -1, time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.dist.requests_since(mark, "GET", digest.split(":")[1])
+            if now == count:
+                break
+            count = now
+        return count
 
     def push_repetition(self, rep: int) -> None:
         """A fresh big blob pushed to distribution and to ocicache, monolithically and in 16 MiB
