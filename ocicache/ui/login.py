@@ -2,9 +2,9 @@
 Basic authentication: the same failed-login budget per client IP and per user (shared by the
 workers, counted before bcrypt) and the same bounded bcrypt slots.
 
-The form's POST is the UI's only write. It is refused unless its Origin header names this
-host (a page elsewhere cannot sign a browser in or out of an account); the session cookie is
-SameSite=Strict, so no cross-site request carries it.
+The form's POST is the UI's only write. It is refused unless the browser says it comes from a
+page of this host (`_same_origin`): a page elsewhere cannot sign a browser in to an account of
+its choosing; the session cookie is SameSite=Strict, so no cross-site request carries it.
 """
 from __future__ import annotations
 
@@ -50,10 +50,11 @@ def _form(next_path: str, message: str | None, can_sign_in: bool, user: str = ""
                 error=error, action=paths.LOGIN, next=next_path, user=user)
 
 
-def login_page(request: web.Request, message: str | None = None, status: int = 200, user: str = "") -> web.Response:
+def login_page(request: web.Request, message: str | None = None, status: int = 200, user: str = "",
+               next_path: str | None = None) -> web.Response:
     gate = request.app[GATE]
     can = getattr(gate, "htpasswd", None) is not None
-    next_path = safe_next(request.query.get("next"))
+    next_path = next_path or safe_next(request.query.get("next"))
     return page("Sign in", _form(next_path, message, can, user), None, status=status)
 
 
@@ -68,10 +69,14 @@ def redirect_to_login(request: web.Request) -> web.Response:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """Whether the form was sent from a page of this site. The Origin header says so, or, where
+    a browser sends `Origin: null` (what it does for a form POST from a page whose
+    Referrer-Policy is no-referrer, as every UI page's is), its fetch metadata does
+    (`Sec-Fetch-Site: same-origin`; no page can set either header)."""
     origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return False
-    return urlsplit(origin).netloc.lower() == (request.host or "").lower()
+    if origin and origin != "null":
+        return urlsplit(origin).netloc.lower() == (request.host or "").lower()
+    return origin == "null" and request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 async def _read_form(request: web.Request):
@@ -90,7 +95,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     gate = request.app[GATE]
     if not _same_origin(request):
         raise OCIError(LOGIN_REFUSED, "sign-in refused: the form was not sent from this site's own sign-in page "
-                       "(its Origin header is missing or names another site)")
+                       "(its Origin header is missing or names another site); open /ui/login and sign in there")
     form = await _read_form(request)
     user = form.get("username") if isinstance(form.get("username"), str) else ""
     password = form.get("password") if isinstance(form.get("password"), str) else ""
@@ -98,7 +103,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if getattr(gate, "htpasswd", None) is None:
         return login_page(request, status=403)
     if not user or await gate.login(request, user, password) is None:  # 429 past the failed-login budget
-        return login_page(request, "Incorrect user name or password.", status=401, user=user[:100])
+        return login_page(request, "Incorrect user name or password.", status=401, user=user[:100],
+                          next_path=next_path)
     value, max_age = request.app[SESSIONS].issue(gate, user)
     resp = see_other(next_path)
     set_cookie(request, resp, value, max_age)

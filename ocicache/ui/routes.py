@@ -17,7 +17,7 @@ from .cachepage import cache_page
 from .layout import Viewer, error_page
 from .login import login_page, redirect_to_login, see_other, sign_in, sign_out
 from .manifest import manifest_page
-from .session import COOKIE, RENEW, set_cookie
+from .session import COOKIE, RENEW, cookie_header
 from .viewer import viewer_of
 from . import paths
 
@@ -112,8 +112,8 @@ async def ui_headers(request: web.Request, resp: web.StreamResponse) -> None:
     if not (request.path.startswith(paths.STATIC) and resp.status in (200, 304)):
         resp.headers["Cache-Control"] = "no-store"
     renew = request.get(RENEW)
-    if renew is not None and COOKIE not in resp.cookies:
-        set_cookie(request, resp, *renew)
+    if renew is not None and COOKIE not in resp.cookies:  # signing in or out sets its own
+        resp.headers.add("Set-Cookie", cookie_header(request, *renew))  # cookies are headers by now
 
 
 def add_routes(app: web.Application) -> None:

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 from aiohttp import web
@@ -108,6 +109,17 @@ class Sessions:
         if gate.htpasswd is not None and user not in gate.htpasswd.users:
             return None
         return user, expires, lifetime
+
+
+def cookie_header(request: web.Request, value: str, max_age: int) -> str:
+    """The Set-Cookie value `set_cookie` makes (for a response whose headers are being sent)."""
+    jar: SimpleCookie = SimpleCookie()
+    jar[COOKIE] = value
+    morsel = jar[COOKIE]
+    morsel.update({"max-age": str(max_age), "path": "/ui", "httponly": True, "samesite": "Strict"})
+    if request.secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
 
 
 def set_cookie(request: web.Request, resp: web.StreamResponse, value: str, max_age: int) -> None:

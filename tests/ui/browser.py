@@ -15,6 +15,8 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 except ModuleNotFoundError:  # `missing()` says so; the tests skip (or fail in CI)
     webdriver = None
 
@@ -60,6 +62,22 @@ class Browser:
 
     def one(self, css: str):
         return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def submit(self, css: str) -> None:
+        """Click a form's button and wait for the page it leads to (a click does not wait)."""
+        button = self.one(css)
+        button.click()
+        self._loaded(button)
+
+    def follow(self, element) -> None:
+        """Click a link and wait for the next page."""
+        element.click()
+        self._loaded(element)
+
+    def _loaded(self, old) -> None:
+        wait = WebDriverWait(self.driver, 20)
+        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
     def console(self) -> list[str]:
         """The console messages since last asked (a CSP violation is one)."""

@@ -67,7 +67,7 @@ def test_repositories_are_paged_from_the_catalog(node, demo, browser):
         more = browser.all('a[rel="next"]')
         if not more:
             break
-        more[0].click()
+        browser.follow(more[0])
     assert seen == demo.repositories
 
 
@@ -76,7 +76,7 @@ def test_tags_page_links_each_tag(node, demo, browser):
     assert "demo/app" in browser.text("h1")
     assert [a.text for a in browser.all("ul.tags a")] == ["latest", "v1"]
     browser.shot("tags")
-    browser.all("ul.tags a")[1].click()
+    browser.follow(browser.all("ul.tags a")[1])
     assert urlsplit(browser.driver.current_url).path == "/ui/r/demo/app/-/m/v1"
 
 
@@ -116,7 +116,7 @@ def test_index_page_links_each_platform(node, demo, browser):
     assert [r.find_elements("css selector", "td")[0].text for r in rows] == ["linux/amd64", "linux/arm64/v8"]
     assert [r.find_element("css selector", "a").text for r in rows] == [d["digest"] for d in demo.platforms.values()]
     browser.shot("index")
-    rows[1].find_element("css selector", "a").click()
+    browser.follow(rows[1].find_element("css selector", "a"))
     assert urlsplit(browser.driver.current_url).path == f"/ui/r/demo/multi/-/m/{demo.platforms['linux/arm64/v8']['digest']}"
     assert "linux/arm64/v8" in browser.text("table.config")
 
@@ -129,7 +129,7 @@ def test_referrers_are_grouped_by_artifact_type(node, demo, browser):
     listed = [sorted(a.text for a in t.find_elements("css selector", "a")) for t in tables]
     assert listed == [sorted(d["digest"] for d in demo.referrers[SBOM_TYPE]),
                       [demo.referrers[SIGNATURE_TYPE][0]["digest"]]]
-    tables[1].find_element("css selector", "a").click()
+    browser.follow(tables[1].find_element("css selector", "a"))
     assert browser.text("h1 .kind").lower() == "artifact"
     facts = browser.text("table.facts")
     assert SIGNATURE_TYPE in facts and demo.app["digest"] in facts  # its artifact type and its subject
@@ -138,10 +138,10 @@ def test_referrers_are_grouped_by_artifact_type(node, demo, browser):
 def test_a_name_with_every_separator_is_reached_and_shown(node, demo, browser):
     browser.get(node.url + "/ui/")
     [link] = [a for a in browser.all("ul.repos a") if a.text == ODD_NAME]
-    link.click()
+    browser.follow(link)
     assert urlsplit(browser.driver.current_url).path == f"/ui/r/{ODD_NAME}/"
     assert ODD_NAME in browser.text("h1")
-    browser.all("ul.tags a")[0].click()
+    browser.follow(browser.all("ul.tags a")[0])
     assert urlsplit(browser.driver.current_url).path == f"/ui/r/{ODD_NAME}/-/m/{ODD_TAG}"
     assert demo.odd["digest"] in browser.text("table.facts")
 
