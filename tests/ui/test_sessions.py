@@ -6,9 +6,12 @@ decides which repositories a signed-in user sees."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
+import ssl
 import stat
+import urllib.parse
 
 import jwt
 import pytest
@@ -19,6 +22,8 @@ from ocicache.auth import tokens
 from ocicache.ui import session as ui_session
 
 from ..api.helpers import push_image
+from ..auth.test_tls import self_signed
+from ..nodeproc import NodeProcess
 from .users import ACL, PASSWORDS, write_htpasswd
 
 REPOS = ["demo/app", "demo/multi", "team/r1"]
@@ -230,3 +235,23 @@ async def test_with_auth_off_there_is_no_sign_in(aiohttp_client, tmp_path):
     assert resp.status == 303 and resp.headers["Location"] == "/ui/"
     resp, body = await get(client, "/ui/")
     assert resp.status == 200 and "signed in" not in body and "sign out" not in body
+
+
+def test_over_tls_the_cookie_is_secure(tmp_path, files):
+    cert, key = self_signed(tmp_path)
+    node = NodeProcess(tmp_path / "node", tls=True, env={
+        "OCICACHE_TLS_CERT": str(cert), "OCICACHE_TLS_KEY": str(key), "OCICACHE_AUTH_HTPASSWD": str(files["htpasswd"])})
+    node.start()
+    try:
+        conn = http.client.HTTPSConnection("127.0.0.1", node.port, context=ssl._create_unverified_context(), timeout=10)
+        body = urllib.parse.urlencode({"username": "alice", "password": PASSWORDS["alice"]})
+        conn.request("POST", "/ui/login", body=body, headers={
+            "Origin": node.url, "Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        assert resp.status == 303
+        cookie = resp.getheader("Set-Cookie")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+    finally:
+        node.stop()
