@@ -40,8 +40,9 @@ def test_skewed_load_keeps_hot_blobs_within_budget_and_survives_restart(origin, 
         digest = rng.choice(hot) if step % 2 else rng.choice(digests)
         status, _, body = request(edge.url, "GET", f"/v2/edge/lru/blobs/{digest}")
         assert status == 200 and body == blobs[digests.index(digest)]
-        # The client's last byte waits only for the digest check; the fill's commit and the
-        # eviction it starts follow in the fill's thread, so the bound holds once they are done.
+        # A request served by the other worker ends once the filler's committed file appears
+        # (cache/fills.py, following a fill), which can be before the eviction that the filler's
+        # commit starts is done: the bound holds once it is.
         assert settle(lambda: store_bytes(edge) <= budget, True)
     for digest in hot:
         assert (edge.data_dir / "cache" / "blobs" / "sha256" / digest[7:9] / digest[7:]).exists()
