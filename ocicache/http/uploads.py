@@ -96,13 +96,13 @@ async def patch_upload(request: web.Request, name: str, upload_id: str) -> web.S
 async def put_upload(request: web.Request, name: str, upload_id: str) -> web.StreamResponse:
     registry = registry_of(request)
     digest = digest_param(request, required=True)
-    if not request.body_exists:
-        async with registry.upload(name, _session_ref(request, upload_id)) as session:
-            await registry.finish_upload(session, digest)
-        return _created(name, digest)
     async with registry.upload_for_write(name, _session_ref(request, upload_id)) as session:
-        start, expected = _chunk(request, session)
-        await registry.finish_upload_with(session, intake.body(request, session.offset), start, expected, digest)
+        if request.body_exists:
+            start, expected = _chunk(request, session)
+            await registry.finish_upload_with(session, intake.body(request, session.offset), start, expected,
+                                              digest)
+        else:
+            await registry.finish_upload(session, digest)
     return _created(name, digest)
 
 

@@ -214,8 +214,9 @@ class ForwardedUploads(UploadStore):
         the request that follows tells anyway. If another node appended meanwhile, the origin
         says so: a chunk appended without a range comes back with an end that is not the copy's
         (the copy is dropped), a Content-Range that does not start at the copy's end has the
-        registry `refresh` the session first, and a final PUT's copy does not hash to its digest
-        (dropped; the origin verified every byte it holds)."""
+        registry `refresh` the session first, a final PUT with a body leaves a copy that does
+        not hash to its digest (dropped; the origin verified every byte it holds), and an empty
+        final PUT whose copy does not hash to its digest asks the origin (`commit`)."""
         async with self._opened(repo, upload_id, trust_copy=True) as session:
             yield session
 
@@ -365,17 +366,16 @@ class ForwardedUploads(UploadStore):
 
     async def commit(self, session: ForwardedSession, digest: Digest) -> None:
         """Verify here when every byte went through this node, then PUT at the origin; only
-        its 201 makes the blob the client's (and the local copy the store's)."""
-        paths = self._paths(session) if session.hasher is not None else None
-        if paths is not None:
-            if digest.algorithm == session.algorithm:
-                actual_hex = session.hasher.hexdigest()
-            else:
-                actual_hex = await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm)
-            actual = Digest.from_hex(actual_hex, digest.algorithm)
-            if actual != digest:
-                await self.discard(session)
-                raise self.digest_mismatch(session.repo, actual, digest)
+        its 201 makes the blob the client's (and the local copy the store's). A copy whose
+        offset the origin did not confirm and that does not hash to `digest` has the origin
+        asked first: if another node appended, the copy is dropped and the origin verifies."""
+        actual = await self._local_digest(session, digest)
+        if actual is not None and actual != digest and not session.confirmed:
+            await self.refresh(session)
+            actual = await self._local_digest(session, digest)
+        if actual is not None and actual != digest:
+            await self.discard(session)
+            raise self.digest_mismatch(session.repo, actual, digest)
         what = f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
         try:
             resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what,
@@ -390,22 +390,30 @@ class ForwardedUploads(UploadStore):
         finally:
             resp.release()
         self.origin.pushed(session.repo, digest, session.offset)
+        paths = self._paths(session) if session.hasher is not None else None
         if paths is not None:
             paths[1].unlink(missing_ok=True)
             await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
 
-    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool:
-        """The local copy to the store if it hashes to `digest` (the origin holds the blob)."""
+    async def _local_digest(self, session: ForwardedSession, digest: Digest) -> Digest | None:
+        """What this node's copy hashes to in `digest`'s algorithm; None without a copy."""
         paths = self._paths(session) if session.hasher is not None else None
         if paths is None:
-            return False
+            return None
         if digest.algorithm == session.algorithm:
-            actual_hex = session.hasher.hexdigest()
-        else:
-            actual_hex = await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm)
-        if Digest.from_hex(actual_hex, digest.algorithm) != digest:
+            return Digest.from_hex(session.hasher.hexdigest(), digest.algorithm)
+        return Digest.from_hex(await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm),
+                               digest.algorithm)
+
+    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool:
+        """The local copy to the store if it hashes to `digest` (the origin holds the blob)."""
+        actual = await self._local_digest(session, digest)
+        if actual is None:
+            return False
+        if actual != digest:
             self._drop_local(session)  # not whole here: bytes came through another node
             return False
+        paths = self._paths(session)
         paths[1].unlink(missing_ok=True)
         await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
         return True

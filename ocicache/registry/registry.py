@@ -111,8 +111,8 @@ class Registry:
         return self.uploads.open(repo, upload_id)
 
     def upload_for_write(self, repo: str, upload_id: str) -> AsyncContextManager[UploadSession]:
-        """`registry.upload` for a request that carries a chunk: a store that can take the session
-        from what it holds without asking its origin (`open_for_write`) does."""
+        """`registry.upload` for a PATCH or the final PUT: a store that can take the session from
+        what it holds without asking its origin (`open_for_write`) does."""
         self.refuse_writes(repo, "take uploads", "")
         return getattr(self.uploads, "open_for_write", self.uploads.open)(repo, upload_id)
 

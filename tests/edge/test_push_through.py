@@ -171,3 +171,23 @@ def test_session_back_on_edge_a_after_edge_b_appended(origin, make_edge):
         assert status == 200 and body == data, (url, status)
         assert int(got["Content-Length"]) == len(data)
     assert not list((a.data_dir / "cache" / "partial").glob("fwd-*"))
+
+
+def test_empty_final_put_on_edge_a_after_edge_b_appended(origin, make_edge):
+    """A's copy lacks B's chunk and does not hash to the digest: A asks the origin before it
+    refuses anything, drops its copy, and the origin verifies and commits the whole blob."""
+    a, b = make_edge(name="a"), make_edge(name="b")
+    first, second = os.urandom(50_000), os.urandom(25_000)
+    status, got, body = request(a.url, "POST", "/v2/pt/emptyput/blobs/uploads/")
+    status, got, body = request(a.url, "PATCH", _path(got["Location"]), first, OCTET)
+    assert status == 202, (status, body)
+    status, got, body = request(b.url, "PATCH", _path(got["Location"]), second, OCTET)
+    assert status == 202, (status, body)
+    location, digest = _path(got["Location"]), sha(first + second)
+    status, got, body = request(a.url, "PUT", f"{location}{'&' if '?' in location else '?'}digest={digest}",
+                                b"", OCTET)
+    assert status == 201 and got["Docker-Content-Digest"] == digest, (status, body)
+    for url in (origin.url, a.url):
+        status, _, body = _get(url, f"/v2/pt/emptyput/blobs/{digest}")
+        assert status == 200 and body == first + second, (url, status)
+    assert not list((a.data_dir / "cache" / "partial").glob("fwd-*"))
