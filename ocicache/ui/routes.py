@@ -118,5 +118,5 @@ async def ui_headers(request: web.Request, resp: web.StreamResponse) -> None:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_route("*", "/ui", dispatch)
-    app.router.add_route("*", "/ui/{tail:.*}", dispatch)
+    app.router.add_route("*", r"/ui/{tail:[\s\S]*}", dispatch)  # every path under /ui/, newlines too
     app.on_response_prepare.append(ui_headers)
