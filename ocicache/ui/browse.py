@@ -58,9 +58,13 @@ async def repositories(request: web.Request, viewer: Viewer) -> web.Response:
     n, last = _paging(request)
     names, after = await visible_page(request, n, last)
     rows = [html('<li><a href="{u}">{name}</a></li>', u=paths.repo_url(name), name=name) for name in names]
-    listing = html('<ul class="repos">{rows}</ul>', rows=join(rows)) if rows else \
-        html('<p class="empty">{t}</p>', t="No more repositories." if last else
-             "No repositories you may pull." if viewer.auth_on else "No repositories yet.")
+    if rows:
+        listing = html('<ul class="repos">{rows}</ul>', rows=join(rows))
+    elif after is not None:  # SCAN_BATCHES catalog pages held none the viewer may pull
+        listing = html('<p class="empty">None you may pull in this part of the catalog; the next page reads on.</p>')
+    else:
+        listing = html('<p class="empty">{t}</p>', t="No more repositories." if last else
+                       "No repositories you may pull." if viewer.auth_on else "No repositories yet.")
     start = html('<p class="more"><a href="{u}">first page</a></p>', u=paths.ROOT) if last else Markup("")
     return page("Repositories", listing + _next_link(paths.ROOT, n, after) + start, viewer)
 

@@ -255,3 +255,18 @@ def test_over_tls_the_cookie_is_secure(tmp_path, files):
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
     finally:
         node.stop()
+
+
+async def test_a_page_reads_a_bounded_stretch_of_the_catalog_when_the_acl_hides_most(aiohttp_client, tmp_path,
+                                                                                    files):
+    """alice may pull demo/app only, which sorts after 50 names she may not: with n=1 a page reads
+    at most SCAN_BATCHES catalog pages of 2, then links on from where it stopped."""
+    client = await started(aiohttp_client, auth_config(tmp_path, files))
+    for i in range(50):
+        await push_image(AsAdmin(client), f"a{i:02d}", "v1")
+    alice = await cookie_of(client, "alice")
+    resp, body = await get(client, "/ui/?n=1", alice)
+    assert resp.status == 200 and "None you may pull in this part of the catalog" in body
+    assert 'rel="next" href="/ui/?n=1&amp;last=a39"' in body  # 20 batches of 2 names read: a00 .. a39
+    resp, body = await get(client, "/ui/?n=1&last=a39", alice)
+    assert '<a href="/ui/r/demo/app/">demo/app</a>' in body and 'rel="next"' not in body
