@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from ocicache import config
-from ocicache.app import make_app
+from ocicache.app import RELOAD, make_app
 from ocicache.auth import tokens
 from ocicache.ui import session as ui_session
 
@@ -270,3 +270,20 @@ async def test_a_page_reads_a_bounded_stretch_of_the_catalog_when_the_acl_hides_
     assert 'rel="next" href="/ui/?n=1&amp;last=a39"' in body  # 20 batches of 2 names read: a00 .. a39
     resp, body = await get(client, "/ui/?n=1&last=a39", alice)
     assert '<a href="/ui/r/demo/app/">demo/app</a>' in body and 'rel="next"' not in body
+
+
+async def test_a_user_taken_out_of_the_htpasswd_file_loses_the_session_on_reload(aiohttp_client, tmp_path, files):
+    cfg = auth_config(tmp_path, files, token_key=False)
+    client = await started(aiohttp_client, cfg)
+    alice, bob = await cookie_of(client, "alice"), await cookie_of(client, "bob")
+    fewer = tmp_path / "htpasswd-without-alice"
+    fewer.write_text("".join(line + "\n" for line in files["htpasswd"].read_text().splitlines()
+                             if not line.startswith("alice:")))
+    new = cfg.replace(auth={"htpasswd": str(fewer), "acl": ACL})
+    swaps = [hook(new) for hook in client.server.app[RELOAD].hooks]  # what SIGHUP does (service/reload.py)
+    for swap in swaps:
+        swap()
+    resp, _ = await get(client, "/ui/", alice)
+    assert resp.status == 303 and resp.headers["Location"] == "/ui/login"
+    resp, _ = await get(client, "/ui/", bob)
+    assert resp.status == 200
