@@ -69,10 +69,14 @@ bench-tables: venv
 	$(PY) -m bench.load.sections README.md docs/PERFORMANCE.md
 
 ## How start-up and eviction grow with the store: 1k / 100k / 1M blobs (the 1M store takes
-## several minutes to write); table on stdout, raw figures in bench/results/scale.json.
+## several minutes to write), each size measured BENCH_SCALE_REPS times; table on stdout, raw
+## results (json, csv) and PNG curves in BENCH_SCALE_OUT (published: docs/performance/scale/store,
+## then make bench-tables). Listings: bench/scale_listings.py; connections: bench/scale_connections.py.
 BENCH_SCALE_SIZES ?= 1000,100000,1000000
+BENCH_SCALE_REPS ?= 3
+BENCH_SCALE_OUT ?= bench/results/scale
 bench-scale: venv
-	$(PY) -m bench.scale --sizes $(BENCH_SCALE_SIZES) --out bench/results/scale.json
+	$(PY) -m bench.scale --sizes $(BENCH_SCALE_SIZES) --reps $(BENCH_SCALE_REPS) --out $(BENCH_SCALE_OUT)
 
 ## Soak: mixed push/pull/eviction load for SOAK_SECONDS (default 600), then p50/p99, errors (must
 ## be 0), RSS plot and `cache verify` in bench/results/soak; docs/RELIABILITY.md.

@@ -1,6 +1,6 @@
 """How the store's costs grow with the number of blobs (issue 23): start-up and eviction.
 
-    python -m bench.scale --sizes 1000,100000,1000000 --out bench/results/scale.json
+    python -m bench.scale --sizes 1000,100000,1000000 --reps 3 --out docs/performance/scale/store
     (or: make bench-scale BENCH_SCALE_SIZES=1000,100000)
 
 For each size, a store of that many small blobs is written directly in the store's own format
@@ -14,14 +14,16 @@ once that the writer lays out exactly what BlobStore.put_bytes does. Then, on th
   the longest the index write lock was held by one batch (what a lookup's write could wait);
   then another 10% with file removal skipped, which is the index's own rate.
 
-Prints a table and writes the raw figures as JSON. The store's files are synced before
+Each store is written once and measured --reps times (order of the sizes rotated); after each
+repetition the blobs its prunes took are put back (rows and files), so every repetition measures
+the same store. Prints a table (median, min-max) and, with --out, writes results.json and
+results.csv (bench/scale_report.py) and one PNG curve per metric. The store's files are synced before
 measuring, so eviction frees blocks the way an old store's would.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import sqlite3
@@ -33,6 +35,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench import scale_report
 from ocicache.cache import BlobStore, blobstore
 from ocicache.cache.index import Index
 from ocicache.reference import Digest
@@ -173,12 +176,39 @@ def remove_store(data_dir: Path) -> None:
     shutil.rmtree(data_dir)
 
 
-def measure(work: Path, count: int) -> dict[str, object]:
-    data_dir = work / f"node-{count}"
-    cache = data_dir / "cache"
-    t = time.perf_counter()
-    write_store(cache, count)
-    built = time.perf_counter() - t
+def top_up(cache: Path, count: int) -> None:
+    """Put back what a repetition's prunes took (the oldest blobs: rows and files), so the next
+    repetition measures the same store without writing it again."""
+    db = sqlite3.connect(cache / "index.sqlite", isolation_level=None)
+    try:
+        missing = count - db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+        base = db.execute("SELECT min(added) FROM blobs").fetchone()[0] - missing if missing < count else 0.0
+        rows = []
+        for i in range(missing):
+            data = blob_bytes(i)
+            hex_ = hashlib.sha256(data).hexdigest()
+            with open(cache / "blobs" / "sha256" / hex_[:2] / hex_, "wb") as fh:
+                fh.write(data)
+            rows.append((f"sha256:{hex_}", len(data), base + i, base + i))
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO blobs(digest, size, added, last_access) VALUES (?, ?, ?, ?)", rows)
+        db.execute("UPDATE counters SET value = (SELECT sum(size) FROM blobs) WHERE name='bytes'")
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    os.sync()
+
+
+STARTUP = "edge start-up (2 workers) until `/v2/` answers"
+CONVERGED = "... until its background pass made index and disk agree"
+FULL_PASS = "a whole reconcile pass in one go (what start-up used to wait for)"
+PRUNE = "prune of 10% of the store (files removed)"
+INDEX_ONLY = "the same with the files left in place (the index's own cost)"
+
+
+def measure(data_dir: Path, count: int, doc: dict) -> None:
+    """One repetition on the store of `count` blobs at data_dir, its figures added to `doc`."""
+    cache, size = data_dir / "cache", str(count)
     store = BlobStore(cache, 1 << 50)
     t = time.perf_counter()
     store.reconcile()
@@ -187,46 +217,48 @@ def measure(work: Path, count: int) -> dict[str, object]:
     answered, converged = start_up(data_dir)
     prune = prune_tenth(cache)
     index_only = prune_tenth(cache, unlink=False)
-    remove_store(data_dir)
-    return {"blobs": count, "build_s": built, "full_reconcile_s": full_pass, "startup_s": answered,
-            "converged_s": converged, "prune": prune, "prune_index_only": index_only}
-
-
-def table(results: list[dict]) -> str:
-    head = ("| blobs | start-up until /v2/ | background pass over | whole reconcile (old start-up) "
-            "| prune 10% | blobs/s | batch median / max (max CPU) | index only blobs/s |\n"
-            "|---|---|---|---|---|---|---|---|")
-    rows = []
-    for r in results:
-        pr = r["prune"]
-        rows.append(f"| {r['blobs']:,} | {r['startup_s']:.2f} s | {r['converged_s']:.2f} s "
-                    f"| {r['full_reconcile_s']:.2f} s | {pr['seconds']:.2f} s | {pr['per_second']:,.0f} "
-                    f"| {pr['median_batch_ms']:.1f} / {pr['max_batch_ms']:.1f} ms ({pr['max_batch_cpu_ms']:.1f} ms) "
-                    f"| {r['prune_index_only']['per_second']:,.0f} |")
-    return "\n".join([head, *rows])
+    for row, metric, value in ((STARTUP, "s", answered), (CONVERGED, "s", converged), (FULL_PASS, "s", full_pass),
+                               (PRUNE, "s", prune["seconds"]), (PRUNE, "blobs/s", prune["per_second"]),
+                               (PRUNE, "median batch ms", prune["median_batch_ms"]),
+                               (PRUNE, "longest batch ms", prune["max_batch_ms"]),
+                               (INDEX_ONLY, "blobs/s", index_only["per_second"]),
+                               (INDEX_ONLY, "median batch ms", index_only["median_batch_ms"])):
+        scale_report.add(doc, row, size, metric, value)
+    top_up(cache, count)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1000,100000", help="store sizes in blobs, comma-separated")
-    p.add_argument("--out", type=Path, default=Path("bench/results/scale.json"))
+    p.add_argument("--reps", type=int, default=3, help="repetitions of each size (each store is written once)")
+    p.add_argument("--out", type=Path, default=None, help="folder for results.json, results.csv and the PNGs")
+    p.add_argument("--notes", default="", help="what the run's record says about its conditions")
     p.add_argument("--work", type=Path, default=None, help="where to build the stores (default: a temp dir)")
     args = p.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    doc = {"machine": scale_report.machine(args.notes), "results": {}}
     work = Path(tempfile.mkdtemp(prefix="ocicache-scale-", dir=args.work))
     try:
         check_format(work)
-        results = []
-        for count in [int(s) for s in args.sizes.split(",")]:
-            results.append(measure(work, count))
-            print(f"{count:,} blobs: {json.dumps(results[-1])}", file=sys.stderr)
+        for count in sizes:
+            t = time.perf_counter()
+            write_store(work / f"node-{count}" / "cache", count)
+            doc["machine"][f"store of {count} blobs written in s"] = round(time.perf_counter() - t, 1)
+        for rep in range(args.reps):
+            for count in sizes[rep % len(sizes):] + sizes[:rep % len(sizes)]:  # order rotated
+                measure(work / f"node-{count}", count, doc)
+                print(f"rep {rep + 1}: {count:,} blobs measured (load {os.getloadavg()[0]:.2f})", file=sys.stderr,
+                      flush=True)
     finally:
         for leftover in work.glob("node-*"):
             remove_store(leftover)
         shutil.rmtree(work, ignore_errors=True)
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpus": os.cpu_count(), "load_at_end": os.getloadavg(),
-                                    "results": results}, indent=2) + "\n")
+    doc["machine"]["repetitions"] = args.reps
+    scale_report.finish(doc, args.out)
+    print(scale_report.by_size(doc, "blobs in the store"))
+    if args.out:
+        for path in scale_report.curves(doc, args.out, "store", "blobs in the store"):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -1,14 +1,16 @@
 """How catalog and tag pages cost as the directory origin grows (issue 23).
 
-    python -m bench.scale_listings --sizes 10,1000,10000,100000 --out bench/results/scale_listings.json
+    python -m bench.scale_listings --sizes 10,1000,10000,100000 --reps 3 --out docs/performance/scale/listings
 
 For each size N, a directory origin holding N repositories and one repository of N tags is
 written directly in CNCF distribution's layout (after checking once that the direct writer lays
 out exactly what FilesystemOrigin.put_manifest does). A node (1 worker) is started on it; its
 first listing rebuilds the listing index from the layout (`rebuild`, once per directory). Then,
-over HTTP, the median of repeated requests for: the first `_catalog?n=100` page, the page after
-the middle name, and the same two pages of `tags/list?n=100`. Prints a table; writes the raw
-figures as JSON.
+over HTTP, the median of 30 requests for: the first `_catalog?n=100` page, the page after the
+middle name, and the same two pages of `tags/list?n=100`. Each origin is written once and
+measured --reps times (sizes in rotated order), its listing index removed before each so every
+repetition times the rebuild too. Prints a table (median, min-max of the repetitions); with
+--out, writes results.json, results.csv (bench/scale_report.py) and one PNG curve per metric.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -25,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
+from bench import scale_report
 from ocicache.origin import layout
 from ocicache.origin.fs import FilesystemOrigin
 from ocicache.reference import Digest
@@ -108,54 +112,62 @@ def median_ms(url: str, expect: int) -> float:
     return statistics.median(times)
 
 
-def measure(work: Path, size: int) -> dict:
-    data = work / f"node-{size}"
-    started = time.monotonic()
-    write_origin(data / "origin", size, size)
-    written = time.monotonic() - started
+ROWS = {"catalog_first": "`_catalog?n=100`, first page", "catalog_middle": "`_catalog?n=100`, the page after the middle name",
+        "tags_first": "`tags/list?n=100`, first page", "tags_middle": "`tags/list?n=100`, the page after the middle tag"}
+REBUILD = "rebuild of the listing index from the layout (once, when it is missing)"
+
+
+def measure(data: Path, size: int, doc: dict) -> None:
+    """One repetition on the origin of `size` names at data/origin: its listing index removed
+    (so the first listing rebuilds it), a node started, every page timed, the node stopped."""
+    index = data / "origin" / layout.LISTINGS
+    for leftover in index.parent.glob(index.name + "*"):  # the index and its -wal, -shm
+        leftover.unlink()
     node = NodeProcess(data)
     node.start(timeout=60)
     try:
         rebuild, _ = get_ms(f"{node.url}/v2/_catalog?n=1")
         middle_repo, middle_tag = quote(repo_name(size // 2), safe=""), tag_name(size // 2)
         rest = min(100, size - size // 2 - 1)
-        return {
-            "size": size, "write_s": round(written, 2), "rebuild_ms": round(rebuild, 1),
-            "catalog_first_ms": median_ms(f"{node.url}/v2/_catalog?n=100", min(100, size + 1)),
-            "catalog_middle_ms": median_ms(f"{node.url}/v2/_catalog?n=100&last={middle_repo}",
-                                           min(100, size - size // 2)),  # TAGGED sorts after them all
-            "tags_first_ms": median_ms(f"{node.url}/v2/{TAGGED}/tags/list?n=100", min(100, size)),
-            "tags_middle_ms": median_ms(f"{node.url}/v2/{TAGGED}/tags/list?n=100&last={middle_tag}", rest),
+        pages = {
+            "catalog_first": median_ms(f"{node.url}/v2/_catalog?n=100", min(100, size + 1)),
+            "catalog_middle": median_ms(f"{node.url}/v2/_catalog?n=100&last={middle_repo}",
+                                        min(100, size - size // 2)),  # TAGGED sorts after them all
+            "tags_first": median_ms(f"{node.url}/v2/{TAGGED}/tags/list?n=100", min(100, size)),
+            "tags_middle": median_ms(f"{node.url}/v2/{TAGGED}/tags/list?n=100&last={middle_tag}", rest),
         }
     finally:
         node.stop()
-
-
-def table(rows: list[dict]) -> str:
-    keys = ["size", "write_s", "rebuild_ms", "catalog_first_ms", "catalog_middle_ms", "tags_first_ms",
-            "tags_middle_ms"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in rows:
-        lines.append("| " + " | ".join(f"{row[k]:.2f}" if isinstance(row[k], float) else str(row[k])
-                                       for k in keys) + " |")
-    return "\n".join(lines)
+    for key, ms in pages.items():
+        scale_report.add(doc, ROWS[key], str(size), "ms", ms)
+    scale_report.add(doc, REBUILD, str(size), "s", rebuild / 1000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,1000,10000,100000")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each size (each origin is written once)")
+    parser.add_argument("--out", type=Path, help="folder for results.json, results.csv and the PNGs")
+    parser.add_argument("--notes", default="")
     args = parser.parse_args()
-    rows = []
+    sizes = [int(s) for s in args.sizes.split(",")]
+    doc = {"machine": scale_report.machine(args.notes), "results": {}}
+    doc["machine"].update({"repetitions": args.reps, "requests per page figure": REPEAT})
     with tempfile.TemporaryDirectory(prefix="ocicache-scale-listings-") as tmp:
         check_format(Path(tmp))
-        for size in (int(s) for s in args.sizes.split(",")):
-            rows.append(measure(Path(tmp), size))
-            print(json.dumps(rows[-1]), flush=True)
-            if args.out:  # before the slow removal of a large origin
-                args.out.write_text(json.dumps({"median_of": REPEAT, "rows": rows}, indent=2) + "\n")
-            shutil.rmtree(Path(tmp) / f"node-{size}", ignore_errors=True)
-        print(table(rows))
+        for size in sizes:
+            started = time.monotonic()
+            write_origin(Path(tmp) / f"node-{size}" / "origin", size, size)
+            doc["machine"][f"origin of {size} names written in s"] = round(time.monotonic() - started, 1)
+        for rep in range(args.reps):
+            for size in sizes[rep % len(sizes):] + sizes[:rep % len(sizes)]:  # order rotated
+                measure(Path(tmp) / f"node-{size}", size, doc)
+                print(f"rep {rep + 1}: {size:,} names measured (load {os.getloadavg()[0]:.2f})", flush=True)
+    scale_report.finish(doc, args.out)
+    print(scale_report.by_size(doc, "names"))
+    if args.out:
+        for path in scale_report.curves(doc, args.out, "listings", "repositories, and tags of one repository"):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

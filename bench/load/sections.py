@@ -11,7 +11,8 @@ A block is the text between
 rebuilt from the results files named in its first line (paths from the repository root).
 Kinds: `tables` (a run's header, targets, medians and ratios; the push-through table when the
 run has one), `readme` (the README's summary table and the sentence before it; several
-results files are merged, workload by workload). tests/docs/test_performance.py checks that
+results files are merged, workload by workload), and the scale benchmarks' `scale-store`,
+`scale-listings`, `scale-connections` (bench/scale_report.py). tests/docs/test_performance.py checks that
 every block holds what this module would write.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import statistics
 from pathlib import Path
 
 from .report import markdown, named, ratio
+from ..scale_report import KINDS as SCALE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"<!-- BEGIN generated: (?P<kind>[\w-]+) from (?P<sources>[^>]+?) -->\n"
@@ -142,7 +144,7 @@ def tables(docs: list[dict], sources: list[str]) -> str:
     return markdown(merged(docs), "####", sources)
 
 
-KINDS = {"tables": tables, "readme": readme}
+KINDS = {"tables": tables, "readme": readme, **SCALE_KINDS}  # scale-*: bench/scale_report.py
 
 
 class BlockError(RuntimeError):
