@@ -103,6 +103,14 @@ class CachingOrigin:
     def pins(self) -> list[dict]:
         return self.store.pins.repositories()
 
+    def evictions(self, n: int) -> list[dict]:
+        return self.store.index.last_evictions(n)
+
+    def top_repositories(self, n: int) -> list[dict]:
+        prefix = f"{self.scope}/" if self.scope else ""
+        return [{"repository": repo[len(prefix):], "blobs": blobs, "bytes": nbytes}
+                for repo, blobs, nbytes in self.store.index.top_linked(n, prefix)]
+
     def fills(self) -> list[dict]:
         return [{"digest": str(f.digest), "size": f.size, "readable": f.readable, "readers": f.readers,
                  "error": f.error} for f in self.fills_in_flight.snapshot()]

@@ -4,7 +4,8 @@ Calls are serialised by a lock (the loop and worker threads share the connection
 One row per committed blob (digest, size, last access); a running byte total kept in the
 same transaction as every insert and delete, so "how full is the store" is one row read,
 and the LRU order is an indexed scan. Eviction forgets a batch of blobs per transaction
-(`evict_batch`), so the write lock is held for milliseconds, never for a whole prune. It
+(`evict_batch`), so the write lock is held for milliseconds, never for a whole prune; the
+same transaction records the batch in `evictions` (the last EVICTIONS_KEPT, for the UI). It
 stays fast at a million rows and survives restarts.
 """
 from __future__ import annotations
@@ -15,6 +16,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable, Container, Iterable
+
+EVICTIONS_KEPT = 50
+"""Eviction batches the index remembers (one row each, written with the batch)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -33,6 +37,8 @@ CREATE TABLE IF NOT EXISTS links (repo TEXT NOT NULL, digest TEXT NOT NULL, size
 CREATE INDEX IF NOT EXISTS links_by_digest ON links(digest);
 CREATE TABLE IF NOT EXISTS pinned_repos (repo TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pinned_blobs (digest TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (digest, repo));
+CREATE TABLE IF NOT EXISTS evictions (at REAL NOT NULL, blobs INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                                      oldest_access REAL NOT NULL);
 """
 
 
@@ -135,20 +141,48 @@ class Index:
             victims: list[tuple[str, int]] = []
             if total <= target_bytes:
                 return victims, total
-            for digest, size in self.db.execute(
-                    "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT digest FROM pinned_blobs) "
-                    "ORDER BY last_access LIMIT ?", (limit + len(busy),)).fetchall():
+            oldest = None
+            for digest, size, accessed in self.db.execute(
+                    "SELECT digest, size, last_access FROM blobs WHERE digest NOT IN "
+                    "(SELECT digest FROM pinned_blobs) ORDER BY last_access LIMIT ?", (limit + len(busy),)).fetchall():
                 if total <= target_bytes or len(victims) == limit:
                     break
                 if digest not in busy:
                     victims.append((digest, size))
                     total -= size
+                    oldest = accessed if oldest is None else oldest
             if victims:
                 gone = [(digest,) for digest, _size in victims]
                 self.db.executemany("DELETE FROM blobs WHERE digest=?", gone)
                 self.db.executemany("DELETE FROM links WHERE digest=?", gone)
                 self.db.execute("UPDATE counters SET value = ? WHERE name='bytes'", (total,))
+                row = self.db.execute("INSERT INTO evictions VALUES (?, ?, ?, ?) RETURNING rowid",
+                                      (time.time(), len(victims), sum(size for _d, size in victims), oldest))
+                self.db.execute("DELETE FROM evictions WHERE rowid <= ?", (row.fetchone()[0] - EVICTIONS_KEPT,))
         return victims, total
+
+    @_locked
+    def last_evictions(self, n: int) -> list[dict[str, float]]:
+        """The last `n` eviction batches, newest first: when, how many blobs and bytes, and
+        the last access of the least recently used blob of the batch."""
+        return [{"at": at, "blobs": blobs, "bytes": nbytes, "oldest_access": oldest}
+                for at, blobs, nbytes, oldest in self.db.execute(
+                    "SELECT at, blobs, bytes, oldest_access FROM evictions ORDER BY rowid DESC LIMIT ?", (n,))]
+
+    def top_linked(self, n: int, prefix: str = "") -> list[tuple[str, int, int]]:
+        """(repo, blobs, bytes) of the `n` repositories (links starting with `prefix`) whose
+        stored blobs hold the most bytes: one GROUP BY over links joined to blobs, every row
+        read (~0.35 s at 100k blobs, ~7 s at 1M; the caller bounds how often and on how large
+        an index). On a read-only connection of its own, outside the lock: the worker's other
+        index calls do not wait for it, nor (WAL) does any writer."""
+        db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        try:
+            return db.execute(
+                "SELECT l.repo, COUNT(*), SUM(b.size) FROM links l JOIN blobs b ON b.digest = l.digest "
+                "WHERE l.repo >= ? AND l.repo < ? GROUP BY l.repo ORDER BY 3 DESC, 1 LIMIT ?",
+                (prefix, prefix + "\U0010ffff", n)).fetchall()
+        finally:
+            db.close()
 
     @_locked
     def digests_between(self, low: str, high: str) -> dict[str, int]:

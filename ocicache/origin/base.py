@@ -118,6 +118,14 @@ class CacheInFront(Protocol):
     def pins(self) -> list[dict]:
         """Pinned repositories with what the store holds for each."""
 
+    def evictions(self, n: int) -> list[dict]:
+        """The last `n` eviction batches of its store (every worker's), newest first: at,
+        blobs, bytes, oldest_access (the least recently used blob's last access)."""
+
+    def top_repositories(self, n: int) -> list[dict]:
+        """The `n` repositories whose stored blobs hold the most bytes (repository, blobs,
+        bytes): reads every link of the index, so callers run it off the loop and seldom."""
+
     def fills(self) -> list[dict]:
         """The fills running in this worker now."""
 
