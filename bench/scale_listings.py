@@ -163,7 +163,7 @@ def main() -> None:
             for size in sizes[rep % len(sizes):] + sizes[:rep % len(sizes)]:  # order rotated
                 measure(Path(tmp) / f"node-{size}", size, doc)
                 print(f"rep {rep + 1}: {size:,} names measured (load {os.getloadavg()[0]:.2f})", flush=True)
-    scale_report.finish(doc, args.out)
+        scale_report.finish(doc, args.out)  # before the slow removal of the large origins
     print(scale_report.by_size(doc, "names"))
     if args.out:
         for path in scale_report.curves(doc, args.out, "listings", "repositories, and tags of one repository"):
