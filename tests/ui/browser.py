@@ -88,7 +88,8 @@ class Browser:
         if full_page:  # grow the window to the page's height, then back
             size = self.driver.get_window_size()
             height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(size["width"], min(max(height + 40, 300), 4000))
+            frame = self.driver.execute_script("return window.outerHeight - window.innerHeight")
+            self.driver.set_window_size(size["width"], min(max(height + frame + 40, 300), 4000))
             self.driver.save_screenshot(str(path))
             self.driver.set_window_size(size["width"], size["height"])
         else:

@@ -3,8 +3,10 @@
     python -m tests.ui.screenshots docs/ui/
 
 Starts an origin node with auth on (the users of tests/ui/users.py) and an edge in front of it,
-pushes tests/ui/content.py's registry, pulls one image through the edge, and saves one PNG per
-page: login, repositories, tags, image, index, referrer, error, cache. Stops both nodes.
+pushes tests/ui/content.py's registry, pulls one image through the edge, pushes blobs to two
+repositories through the edge past its budget (so that the cache page has evictions and a
+ranking to show), and saves one PNG per page: login, repositories, tags, image, index,
+referrer, error, cache. Stops both nodes.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ocicache.auth import tokens
 
 from ..nodeproc import NodeProcess
 from .browser import Browser, missing
-from .content import SIGNATURE_TYPE, Pusher, push_demo
+from .content import OCI_LAYER, SIGNATURE_TYPE, Pusher, push_demo, seeded
 from .users import PASSWORDS, write_config, write_htpasswd
 
 
@@ -39,7 +41,7 @@ def take(out: Path, work: Path) -> list[Path]:
     try:
         origin.start()
         demo = push_demo(Pusher(origin.url, basic=("admin", PASSWORDS["admin"])))
-        edge = NodeProcess(work / "edge", "--origin", origin.url, "--cache-max-bytes", "2000000000",
+        edge = NodeProcess(work / "edge", "--origin", origin.url, "--cache-max-bytes", "4000000",
                            "--config", str(cfg), env={"OCICACHE_ORIGIN_USERNAME": "admin",
                                                       "OCICACHE_ORIGIN_PASSWORD": PASSWORDS["admin"]})
         edge.start()
@@ -48,6 +50,8 @@ def take(out: Path, work: Path) -> list[Path]:
         for digest in re.findall(rb'"digest":"(sha256:[0-9a-f]+)"', manifest):
             for _ in range(2):
                 pull.get(f"/v2/demo/app/blobs/{digest.decode()}")
+        for i, (repo, n) in enumerate([("team/r1", 250_000)] * 10 + [("team/r2", 100_000)] * 8):
+            pull.blob(repo, seeded(f"shot-{i}", n), OCI_LAYER)
         browser = Browser(out)
         browser.get(origin.url + "/ui/")
         shots = [browser.shot("login")]
@@ -65,7 +69,7 @@ def take(out: Path, work: Path) -> list[Path]:
         shots.append(browser.shot("error"))
         _sign_in(browser, edge.url, "bob")
         browser.get(edge.url + "/ui/cache")
-        shots.append(browser.shot("cache"))
+        shots.append(browser.shot("cache", full_page=True))
         return shots
     finally:
         if browser is not None:
