@@ -112,8 +112,9 @@ class CachingOrigin:
                 for repo, blobs, nbytes in self.store.index.top_linked(n, prefix)]
 
     def fills(self) -> list[dict]:
+        now = asyncio.get_running_loop().time()
         return [{"digest": str(f.digest), "size": f.size, "readable": f.readable, "readers": f.readers,
-                 "error": f.error} for f in self.fills_in_flight.snapshot()]
+                 "error": f.error, "seconds": round(now - f.started, 3)} for f in self.fills_in_flight.snapshot()]
 
     # ---- blobs ----
     def _known_size(self, repo: str, digest: Digest) -> int | None:

@@ -127,7 +127,8 @@ class CacheInFront(Protocol):
         bytes): reads every link of the index, so callers run it off the loop and seldom."""
 
     def fills(self) -> list[dict]:
-        """The fills running in this worker now."""
+        """The fills running in this worker now (digest, size, readable, readers, error, and
+        the seconds since each started); called on the event loop."""
 
     async def size_for_read(self, repo: str, digest: Digest) -> int:
         """Size of a blob a client is about to read (a GET): a miss starts the blob's fill and

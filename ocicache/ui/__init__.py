@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Config
+from . import fillboard
 from .routes import add_routes
 from .session import Sessions
 from .viewer import SESSIONS
@@ -17,3 +18,5 @@ from .viewer import SESSIONS
 def install(app: web.Application, cfg: Config) -> None:
     app[SESSIONS] = Sessions(cfg.data_path / "auth" / "ui-session.key")
     add_routes(app)
+    if cfg.keeps_cache:
+        app.cleanup_ctx.append(fillboard.installer(cfg))  # every worker's fills for the cache page

@@ -1,5 +1,5 @@
 """The cache page of an edge node: the store against its budget, hits and misses, the last
-eviction batches, the top repositories by bytes, the fills this worker runs, pinned
+eviction batches, the top repositories by bytes, every worker's fills (fillboard.py), pinned
 repositories, and the origin's health (its own `check()`, as /readyz asks it). The figures
 are rows the store's index keeps (counters, its running byte total, its eviction record),
 except the ranking of repositories, which reads every link of the index: computed off the
@@ -19,6 +19,7 @@ from ..auth.guard import visible
 from ..errors import OCIError
 from ..http.state import REGISTRY, settings_of
 from ..origin import CacheInFront, Origin
+from . import fillboard
 from .html import Markup, html, join, size
 from .layout import Viewer, page
 
@@ -117,10 +118,15 @@ async def _top(request: web.Request, cache: CacheInFront, entries: int) -> Marku
                 '<th class="num">bytes</th></tr></thead><tbody>{rows}</tbody></table>', t=_when(at), rows=join(rows))
 
 
-def _fills(cache: CacheInFront) -> Markup:
-    fills = cache.fills()
+async def _fills(request: web.Request, cache: CacheInFront) -> Markup:
+    pid = os.getpid()
+    others = await asyncio.to_thread(fillboard.others, fillboard.folder(settings_of(request)), pid)
+    fills = fillboard.merged(fillboard.rows(cache, pid) + others)
+    note = html('<p class="note">Of every worker of this node (this page: pid <span class="pid">{p}</span>); '
+                'another worker\'s list is refreshed every {s:g} s.</p>', p=pid, s=fillboard.PUBLISH_S)
     if not fills:
-        return html('<h2>Fills in flight</h2><p class="empty">None on this worker (pid {p}) now.</p>', p=os.getpid())
+        return html('<h2>Fills in flight</h2>{n}<p class="empty">None now.</p>', n=note)
+    now = time.time()
     rows = []
     for f in fills:
         total = f.get("size")
@@ -128,10 +134,12 @@ def _fills(cache: CacheInFront) -> Markup:
                         rs=size(f["readable"]), ts=size(total)) if total else html("{r} bytes so far", r=f["readable"])
         state = "failed" if f.get("error") else "filling"
         rows.append(html('<tr><td><code class="digest">{d}</code></td><td>{p}</td><td class="num">{n}</td>'
-                         '<td>{s}</td></tr>', d=f["digest"], p=progress, n=f["readers"], s=state))
-    return html('<h2>Fills in flight</h2><p class="note">On this worker (pid {pid}); each worker runs its own.</p>'
-                '<table class="list fills"><thead><tr><th>blob</th><th>progress</th><th class="num">readers</th>'
-                '<th>state</th></tr></thead><tbody>{rows}</tbody></table>', pid=os.getpid(), rows=join(rows))
+                         '<td class="num">{a}</td><td class="pids">{w}</td><td>{s}</td></tr>', d=f["digest"],
+                         p=progress, n=f["readers"], a=_age(now - f["started"]), w=", ".join(map(str, f["pids"])),
+                         s=state))
+    return html('<h2>Fills in flight</h2>{n}<table class="list fills"><thead><tr><th>blob</th><th>progress</th>'
+                '<th class="num">readers</th><th class="num">running for</th><th>worker pids</th><th>state</th>'
+                '</tr></thead><tbody>{rows}</tbody></table>', n=note, rows=join(rows))
 
 
 def _pins(request: web.Request, cache: CacheInFront) -> Markup:
@@ -156,5 +164,5 @@ async def cache_page(request: web.Request, viewer: Viewer) -> web.Response:
     health = html('<h2>Origin</h2><p class="health {c}"><b>{s}</b> {kind}: {d}</p>', c="ok" if ok else "bad",
                   s="healthy" if ok else "failing", kind=cache.remote.kind, d=detail)
     body = (_store(stats) + health + _evictions(cache) + await _top(request, cache, stats["entries"])
-            + _fills(cache) + _pins(request, cache))
+            + await _fills(request, cache) + _pins(request, cache))
     return page("Cache", body, viewer)

@@ -59,7 +59,7 @@ def test_the_cache_page_shows_the_store_the_hits_and_the_origin(nodes, pulled, b
     assert stored[1].get_attribute("title") == f"{BUDGET} bytes"
     assert browser.one("table.store meter").get_attribute("max") == str(BUDGET)
     assert browser.text("p.health").startswith("healthy")
-    assert "None on this worker" in browser.text("main")  # nothing is being fetched now
+    assert "None now." in browser.text("main")  # nothing is being fetched now
     browser.shot("cache")
 
 
