@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from contextlib import aclosing
 from pathlib import Path
@@ -108,8 +109,12 @@ class CachingOrigin:
 
     def top_repositories(self, n: int) -> list[dict]:
         prefix = f"{self.scope}/" if self.scope else ""
-        return [{"repository": repo[len(prefix):], "blobs": blobs, "bytes": nbytes}
-                for repo, blobs, nbytes in self.store.index.top_linked(n, prefix)]
+        try:
+            ranked = self.store.index.top_linked(n, prefix)
+        except sqlite3.Error as exc:
+            raise OCIError(errors.UNAVAILABLE, f"the store's index in {self.store.dir} could not be read "
+                           f"({exc}); see the node's log and `ocicache cache stats`") from None
+        return [{"repository": repo[len(prefix):], "blobs": blobs, "bytes": nbytes} for repo, blobs, nbytes in ranked]
 
     def fills(self) -> list[dict]:
         now = asyncio.get_running_loop().time()

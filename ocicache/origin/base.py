@@ -124,7 +124,8 @@ class CacheInFront(Protocol):
 
     def top_repositories(self, n: int) -> list[dict]:
         """The `n` repositories whose stored blobs hold the most bytes (repository, blobs,
-        bytes): reads every link of the index, so callers run it off the loop and seldom."""
+        bytes): reads every link of the index, so callers run it off the loop and seldom;
+        UNAVAILABLE when the index cannot be read."""
 
     def fills(self) -> list[dict]:
         """The fills running in this worker now (digest, size, readable, readers, error, and

@@ -105,7 +105,10 @@ async def _top(request: web.Request, cache: CacheInFront, entries: int) -> Marku
         return html('<h2>Top repositories by bytes</h2><p class="empty">Not ranked: the index holds {n} blobs, '
                     'more than the {m} this page sums the links of (it would read every one).</p>',
                     n=entries, m=TOP_MAX_ENTRIES)
-    at, ranked = await _ranking(cache)
+    try:
+        at, ranked = await _ranking(cache)
+    except OCIError as exc:  # the index could not be read: the rest of the page still can
+        return html('<h2>Top repositories by bytes</h2><p class="empty">Not ranked: {m}</p>', m=exc.message)
     shown = set(visible(request, [str(r["repository"]) for r in ranked]))
     rows = [html('<tr><td>{r}</td><td class="num">{n}</td><td class="num">{b}</td></tr>', r=r["repository"],
                  n=r["blobs"], b=size(int(r["bytes"]))) for r in ranked if r["repository"] in shown][:TOP_SHOWN]
