@@ -6,7 +6,7 @@ distribution's `_state`) carried in the edge's Location, so the edge's Location 
 origin's path. Any edge in front of the same origin, or the origin itself, can continue it.
 
 While a PATCH streams through, the edge hashes the bytes and writes a local copy in
-`spool_dir` (`fwd-<id>.data` and `fwd-<id>.json`: offset and hash state), only for a session
+`spool_dir` (origin/sessioncopies.py: `fwd-<id>.data` and `fwd-<id>.json`, offset and hash state), only for a session
 opened here and seen whole here; once the origin answered 201 to the final PUT, the copy
 goes to the edge's store (`LocalCopies.keep`). A session another node took part in is
 forwarded without a copy: the origin verifies the digest. Nothing is acknowledged before the
@@ -20,45 +20,23 @@ two workers never interleave the copy or its hash state; the second waits for th
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import re
-import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterable, AsyncIterator
 
 import yarl
 
 from ..errors import OCIError
 from ..hotpaths import digest as hashing
-from ..hotpaths.digest import Hasher
 from ..reference import Digest
 from .base import LocalCopies
 from .hashwrite import HashWriter
-from .uploads import UploadStore, flock_exclusive, load_hasher, state_key
+from .sessioncopies import ForwardedSession, SessionCopies
+from .uploads import UploadStore, flock_exclusive
 
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
 """An origin's upload id as it may appear in a path (no '/', not '.' or '..')."""
-
-
-@dataclass
-class ForwardedSession:
-    id: str                 # the origin's id, plus "?<query>" when its Location carries one
-    repo: str
-    offset: int = 0
-    hasher: Hasher | None = None   # set while this node holds a local copy of every byte
-    algorithm: str = "sha256"
-    confirmed: bool = True  # the offset is the origin's (False: this node's copy says it; `refresh`)
-
-    @property
-    def segment(self) -> str:
-        return self.id.partition("?")[0]
-
-    def range_header(self) -> str:
-        return f"0-{max(self.offset - 1, 0)}"
 
 
 def parse_range_end(value: str | None) -> int | None:
@@ -73,8 +51,7 @@ class ForwardedUploads(UploadStore):
         super().__init__()
         self.origin = origin
         self.local = local
-        if local is not None:
-            local.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.copies = SessionCopies(local.spool_dir if local is not None else None)
 
     # ---- the origin's session URL ----
     def _url(self, session: ForwardedSession, extra: dict[str, str] | None = None) -> yarl.URL:
@@ -99,17 +76,6 @@ class ForwardedUploads(UploadStore):
         elif end is not None:
             session.offset = end
 
-    # ---- local copy ----
-    def _paths(self, session: ForwardedSession) -> tuple[Path, Path] | None:
-        return self._paths_of(session.segment)
-
-    def _paths_of(self, segment: str) -> tuple[Path, Path] | None:
-        """(copy, state) in the spool of the session whose id's path segment is `segment`."""
-        if self.local is None:
-            return None
-        name = hashlib.sha256(segment.encode()).hexdigest()[:32]
-        return self.local.spool_dir / f"fwd-{name}.data", self.local.spool_dir / f"fwd-{name}.json"
-
     @asynccontextmanager
     async def _held(self, segment: str) -> AsyncIterator[None]:
         """The session, held by this request alone on this node, until the block ends.
@@ -130,7 +96,7 @@ class ForwardedUploads(UploadStore):
         depends on timing the client cannot see; clients send one chunk at a time.
         """
         async with self.lock_for(segment):
-            paths = self._paths_of(segment)
+            paths = self.copies.paths_of(segment)
             try:
                 fd = os.open(paths[0], os.O_RDWR) if paths else None
             except FileNotFoundError:
@@ -142,45 +108,6 @@ class ForwardedUploads(UploadStore):
             finally:
                 if fd is not None:
                     os.close(fd)
-
-    def _save_local(self, session: ForwardedSession) -> None:
-        paths = self._paths(session)
-        if paths is None or session.hasher is None:
-            return
-        tmp = paths[1].with_suffix(".tmp")
-        tmp.write_text(json.dumps({"offset": session.offset,
-                                   state_key(session.algorithm): session.hasher.export_state().hex()}))
-        os.replace(tmp, paths[1])
-
-    def _load_local(self, session: ForwardedSession, trusted: bool = False) -> bool:
-        """Take this node's copy of the session, if whole: with `trusted`, its offset as the
-        session's (unconfirmed); else only if it agrees with the offset the origin gave."""
-        paths = self._paths(session)
-        if paths is None:
-            return False
-        if trusted and not paths[1].exists():
-            return False
-        try:
-            state = json.loads(paths[1].read_text())
-            algorithm, hasher = load_hasher(state)
-            offset = int(state["offset"])
-            if paths[0].stat().st_size < offset:
-                raise ValueError("short copy")
-        except (OSError, ValueError, KeyError, TypeError):
-            self._drop_local(session)
-            return False
-        if trusted or (session.offset in (offset, 0) and (session.offset == offset or offset <= 1)):
-            session.offset, session.hasher, session.algorithm = offset, hasher, algorithm
-            session.confirmed = not trusted
-            os.truncate(paths[0], offset)
-            return True
-        self._drop_local(session)  # another node appended to it: no whole copy here
-        return False
-
-    def _drop_local(self, session: ForwardedSession) -> None:
-        session.hasher = None
-        for path in self._paths(session) or ():
-            path.unlink(missing_ok=True)
 
     # ---- the store ----
     async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
@@ -196,9 +123,9 @@ class ForwardedUploads(UploadStore):
         session.offset = 0
         if self.local is not None:
             session.hasher = hashing.new(session.algorithm)
-            paths = self._paths(session)
+            paths = self.copies.paths(session)
             paths[0].write_bytes(b"")
-            self._save_local(session)
+            self.copies.save(session)
         return session
 
     @asynccontextmanager
@@ -227,13 +154,13 @@ class ForwardedUploads(UploadStore):
             raise self.unknown(repo, upload_id)
         async with self._held(segment):
             session = ForwardedSession(upload_id, repo)
-            if not (trust_copy and self._load_local(session, trusted=True)):
+            if not (trust_copy and self.copies.load(session, trusted=True)):
                 try:
                     await self._status(session)
                 except BaseException:
-                    self._drop_local(session)  # the origin lost it, or is gone: no staged copy stays
+                    self.copies.drop(session)  # the origin lost it, or is gone: no staged copy stays
                     raise
-                self._load_local(session)
+                self.copies.load(session)
             yield session
 
     async def refresh(self, session: ForwardedSession) -> None:
@@ -245,7 +172,7 @@ class ForwardedUploads(UploadStore):
         await self._status(session)
         session.confirmed = True
         if session.offset != local_end:
-            self._drop_local(session)
+            self.copies.drop(session)
 
     async def _status(self, session: ForwardedSession) -> None:
         """Where the origin's session stands (its offset and current Location)."""
@@ -294,7 +221,7 @@ class ForwardedUploads(UploadStore):
         behind the bytes sent on, so the event loop only receives and sends; it is settled
         before the origin's answer is taken. A copy that cannot be written (the edge's disk
         full) is given up and the bytes still go through: the origin verifies the digest."""
-        paths = self._paths(session) if session.hasher is not None else None
+        paths = self.copies.paths(session) if session.hasher is not None else None
         fd = os.open(paths[0], os.O_WRONLY) if paths else None
         copy = HashWriter(session.hasher, fd, session.offset) if fd is not None else None
         start, sent, copying = session.offset, 0, copy is not None
@@ -330,7 +257,7 @@ class ForwardedUploads(UploadStore):
         except BaseException:
             if resp is not None:
                 resp.release()
-            self._drop_local(session)
+            self.copies.drop(session)
             raise
         finally:
             if copy is not None:
@@ -338,7 +265,7 @@ class ForwardedUploads(UploadStore):
                 os.close(fd)
         try:
             if resp.status != (202 if digest is None else 201):
-                self._drop_local(session)
+                self.copies.drop(session)
                 raise await self.origin.passed_back(resp, what)
             session.offset = start + sent
             if digest is None:  # a 201's Location names the blob, not the session
@@ -349,9 +276,9 @@ class ForwardedUploads(UploadStore):
         finally:
             resp.release()
         if copy is not None and not copying:
-            self._drop_local(session)
+            self.copies.drop(session)
         if digest is None:
-            self._save_local(session)
+            self.copies.save(session)
         return sent
 
     @staticmethod
@@ -381,23 +308,23 @@ class ForwardedUploads(UploadStore):
             resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what,
                                            {"Content-Length": "0", "Content-Type": "application/octet-stream"})
         except BaseException:
-            self._drop_local(session)
+            self.copies.drop(session)
             raise
         try:
             if resp.status != 201:
-                self._drop_local(session)
+                self.copies.drop(session)
                 raise await self.origin.passed_back(resp, what)
         finally:
             resp.release()
         self.origin.pushed(session.repo, digest, session.offset)
-        paths = self._paths(session) if session.hasher is not None else None
+        paths = self.copies.paths(session) if session.hasher is not None else None
         if paths is not None:
             paths[1].unlink(missing_ok=True)
             await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
 
     async def _local_digest(self, session: ForwardedSession, digest: Digest) -> Digest | None:
         """What this node's copy hashes to in `digest`'s algorithm; None without a copy."""
-        paths = self._paths(session) if session.hasher is not None else None
+        paths = self.copies.paths(session) if session.hasher is not None else None
         if paths is None:
             return None
         if digest.algorithm == session.algorithm:
@@ -411,15 +338,15 @@ class ForwardedUploads(UploadStore):
         if actual is None:
             return False
         if actual != digest:
-            self._drop_local(session)  # not whole here: bytes came through another node
+            self.copies.drop(session)  # not whole here: bytes came through another node
             return False
-        paths = self._paths(session)
+        paths = self.copies.paths(session)
         paths[1].unlink(missing_ok=True)
         await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
         return True
 
     async def discard(self, session: ForwardedSession) -> None:
-        self._drop_local(session)
+        self.copies.drop(session)
         try:
             resp = await self.origin.write("DELETE", self._url(session), f"cancelling upload {session.segment[:64]}")
             resp.release()
@@ -428,20 +355,5 @@ class ForwardedUploads(UploadStore):
 
     async def expire(self, older_than: float) -> int:
         """Local copies of sessions idle for `older_than` seconds (the origin expires its own)."""
-        if self.local is None:
-            return 0
-        return await asyncio.to_thread(_expire_spool, self.local.spool_dir, older_than)
-
-
-def _expire_spool(spool: Path, older_than: float) -> int:
-    expired = 0
-    for path in spool.glob("fwd-*.json"):
-        try:
-            if time.time() - path.stat().st_mtime > older_than:
-                path.unlink(missing_ok=True)
-                path.with_suffix(".data").unlink(missing_ok=True)
-                expired += 1
-        except OSError:
-            continue
-    return expired
+        return await asyncio.to_thread(self.copies.expire, older_than)
 
