@@ -5,6 +5,7 @@ bytes, against what its LRU must have done; and on the origin node, which keeps 
 no link to it and a 404."""
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import urllib.error
@@ -18,20 +19,24 @@ from .content import OCI_LAYER, Pusher, push_image, seeded
 BUDGET = 50_000_000
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ui-cache")
+@contextlib.contextmanager
+def origin_and_edge(base, budget: int):
+    """An origin node and an edge in front of it with a store of `budget` bytes; both stopped after."""
     origin = NodeProcess(base / "origin")
     origin.start()
-    edge = NodeProcess(base / "edge", "--origin", origin.url, "--cache-max-bytes", str(BUDGET))
+    edge = NodeProcess(base / "edge", "--origin", origin.url, "--cache-max-bytes", str(budget))
     try:
         edge.start()
-    except RuntimeError:
+        yield origin, edge
+    finally:
+        edge.stop()
         origin.stop()
-        raise
-    yield origin, edge
-    edge.stop()
-    origin.stop()
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    with origin_and_edge(tmp_path_factory.mktemp("ui-cache"), BUDGET) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +111,8 @@ def expected(plan: list[tuple[str, int]], budget: int) -> tuple[list[tuple[int, 
 
 @pytest.fixture(scope="module")
 def small_edge(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ui-evict")
-    origin = NodeProcess(base / "origin")
-    origin.start()
-    edge = NodeProcess(base / "edge", "--origin", origin.url, "--cache-max-bytes", str(SMALL_BUDGET))
-    try:
-        edge.start()
-    except RuntimeError:
-        origin.stop()
-        raise
-    yield edge
-    edge.stop()
-    origin.stop()
+    with origin_and_edge(tmp_path_factory.mktemp("ui-evict"), SMALL_BUDGET) as (_origin, edge):
+        yield edge
 
 
 def _sizes(row) -> int:
