@@ -16,8 +16,6 @@ mismatch or an origin failure its connection is closed early.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import logging
@@ -29,6 +27,7 @@ from .. import errors, metrics
 from ..hotpaths import digest as hashing
 from ..errors import OCIError
 from ..hotpaths.fileio import close_soon
+from ..hotpaths.libc import give_back_memory
 from ..origin import Origin
 from ..origin.retry import Backoff
 from ..reference import Digest
@@ -40,16 +39,6 @@ READ_CHUNK = 1024 * 1024
 FILE_CHUNK = 256 * 1024    # what a reader behind the window reads of the partial file at a time
 FOLLOW_POLL_S = 0.01
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc; absent elsewhere (musl)
-
-
-def give_back_memory() -> None:
-    """Return the heap's free pages to the OS (glibc's malloc_trim). A fill's 1 MiB buffers
-    and its readers' reads are freed as it goes, but malloc keeps them for the process: the
-    worker's resident memory would stay at the fill's peak. Run off the loop (it walks the heap)."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 
 class FillFailed(ConnectionAbortedError):

@@ -15,7 +15,7 @@ Every path that ends an upload awaits `settle()` (or `close()`) before closing `
 thread must never write to a descriptor number that was closed and reused. The hasher's state
 matches `written` only once settled: save a session's state after `settle()`, never between.
 
-`start_writeback(fd, offset, length)`: sync_file_range(2) SYNC_FILE_RANGE_WRITE, which has the
+`start_writeback(fd, offset, length)` (hotpaths/libc.py): sync_file_range(2) SYNC_FILE_RANGE_WRITE, which has the
 kernel start writing those pages to the disk and returns without waiting. An upload calls it as
 it goes, so the fsync before its 201 waits for the last few MiB rather than for the whole blob
 (the kernel's own writeback starts only past dirty_background_ratio, gigabytes on most hosts).
@@ -23,26 +23,10 @@ it goes, so the fsync before its 201 waits for the last few MiB rather than for 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 
 from ..hotpaths.digest import Hasher
 
 BATCH_BYTES = 1024 * 1024
-_SYNC_FILE_RANGE_WRITE = 2
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_sync_file_range = getattr(_libc, "sync_file_range", None)
-if _sync_file_range is not None:
-    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    _sync_file_range.restype = ctypes.c_int
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Start writing back `length` bytes of `fd` from `offset`; a no-op where the call does not
-    exist. Its failure is not reported: the fsync that follows reports what matters."""
-    if _sync_file_range is not None and length > 0:
-        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
 
 def _hash_and_write(hasher: Hasher, fd: int, pieces: list[bytes], offset: int) -> tuple[int, BaseException | None]:
     """In the worker thread: (bytes written, the error that stopped it or None)."""

@@ -74,6 +74,11 @@ class UploadStore:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
+    def open_for_write(self, repo: str, upload_id: str):
+        """`open` for a PATCH or the final PUT. A store that can take the session from what it
+        holds, without asking where the session lives, overrides it (a forwarded session)."""
+        return self.open(repo, upload_id)
+
     @staticmethod
     def unknown(repo: str, upload_id: str) -> OCIError:
         return OCIError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id[:64]!r} is not in progress for "

@@ -114,7 +114,7 @@ class Registry:
         """`registry.upload` for a PATCH or the final PUT: a store that can take the session from
         what it holds without asking its origin (`open_for_write`) does."""
         self.refuse_writes(repo, "take uploads", "")
-        return getattr(self.uploads, "open_for_write", self.uploads.open)(repo, upload_id)
+        return self.uploads.open_for_write(repo, upload_id)
 
     async def _check_start(self, session: UploadSession, start: int | None) -> None:
         """416 for a chunk whose Content-Range does not start at the session's offset (asked

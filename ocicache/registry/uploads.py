@@ -26,7 +26,8 @@ from typing import AsyncIterable, AsyncIterator
 
 from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
-from ..origin.hashwrite import HashWriter, start_writeback
+from ..hotpaths.libc import start_writeback
+from ..origin.hashwrite import HashWriter
 from ..origin.uploads import UUID_RE, UploadStore, flock_exclusive, load_hasher, state_key
 from ..reference import Digest
 from .expiry import expire_uploads

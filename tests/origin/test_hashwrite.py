@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from ocicache.origin.hashwrite import HashWriter, start_writeback
+from ocicache.hotpaths.libc import start_writeback
+from ocicache.origin.hashwrite import HashWriter
 
 from ..hotpaths.conftest import load_digest
 
