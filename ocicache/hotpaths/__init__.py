@@ -4,6 +4,7 @@
                    (SHA-512: `_sha512_py`, Python over libcrypto; no C routine, so no twin)
     rangecopy.py   zero-copy copy_range and sendfile
     fileio.py      closing descriptors off the event loop
+    libc.py        malloc_trim and sync_file_range through ctypes (no-ops where absent)
 
 `digest` and `rangecopy` are selectors: the C module (`_digest_c`, `_rangecopy_c`) unless
 OCICACHE_NO_EXTENSIONS=1 or it was not built, else the twin (`_digest_py`, `_rangecopy_py`)
