@@ -1,7 +1,17 @@
-"""The one factory that builds origins from the config: the only code that names their classes."""
+"""The one factory that builds origins from the config: the only code that names their classes
+(or, for a kind loaded by name, the module it names).
+
+An origin kind whose library a node should load only when its config names that kind is listed
+in LOADED_BY_NAME and imported by name when its first origin is built: a node serving a
+directory or another registry never imports boto3 and botocore (about 10 MiB in each of its
+processes; tests/test_lazy_imports.py checks a running node). Such a module sits in this package
+like any other, so lint-imports checks what it imports.
+"""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 from ..config import ConfigError, OriginConfig, S3Config, UpstreamsConfig
 from ..config.upstreams import read_credentials, token_realms_of
@@ -9,9 +19,11 @@ from .base import Origin
 from .distribution import DistributionOrigin
 from .fs import FilesystemOrigin
 from .ratebudget import RateBudget
-from .s3 import S3Origin
-from .s3client import S3Settings
 from .upstream_auth import ORIGIN_SETTINGS, UpstreamAuth
+
+LOADED_BY_NAME = {"s3://": f"{__package__}.s3"}
+"""URL prefix -> the module building that kind of origin (`open_bucket(url, S3Config)`), imported
+the first time a config names it."""
 
 
 def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = None,
@@ -22,17 +34,18 @@ def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = No
     with `settings`' credentials (Basic or the token flow; anonymously without them)."""
     settings = settings or OriginConfig()
     if url.startswith("s3://"):
-        c = s3 or S3Config()
-        bucket, _, prefix = url[len("s3://"):].partition("/")
-        return S3Origin(S3Settings(bucket, prefix, c.endpoint_url or None, c.region or None, c.addressing_style,
-                                   c.access_key_id or None, c.secret_access_key or None, c.max_connections),
-                        part_bytes=c.part_bytes, parts_in_flight=c.parts_in_flight)
+        return kind_module("s3://").open_bucket(url, s3 or S3Config())
     if url.startswith("file://"):
         return FilesystemOrigin(Path(url[len("file://"):]))
     if url.startswith(("http://", "https://")):
         kwargs = {} if timeout is None else {"read_timeout": timeout}
         return DistributionOrigin(url, writable=not settings.read_only, auth=_origin_auth(url, settings), **kwargs)
     raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")
+
+
+def kind_module(prefix: str) -> ModuleType:
+    """The module of the origin kind of URLs starting with `prefix`, imported now if it was not."""
+    return importlib.import_module(LOADED_BY_NAME[prefix])
 
 
 def _origin_auth(url: str, settings: OriginConfig) -> UpstreamAuth:

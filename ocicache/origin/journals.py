@@ -1,7 +1,8 @@
-"""Where an origin keeps the purge journal (base.JournalStore): objects under a bucket's
-`_ocicache/purges/` prefix, or files in a directory's `_ocicache/purges/` folder
-(`layout.PURGES`, beside `docker/`, where a registry:2 never looks). What an entry says and
-who reads it is cache/journal.py's business; this is only storage.
+"""Where the directory origin keeps the purge journal (base.JournalStore): files in its
+`_ocicache/purges/` folder (`layout.PURGES`, beside `docker/`, where a registry:2 never looks).
+The S3 origin's twin, objects under the same prefix of its bucket, is s3journal.BucketJournal
+(apart, so that a directory origin never loads boto3). What an entry says and who reads it is
+cache/journal.py's business; this is only storage.
 """
 from __future__ import annotations
 
@@ -12,28 +13,6 @@ from pathlib import Path
 
 from .. import errors
 from ..errors import OCIError
-from .s3client import S3
-
-
-class BucketJournal:
-    """Entries as objects under `prefix` (ending in '/') of the origin's bucket."""
-
-    def __init__(self, s3: S3, prefix: str) -> None:
-        self.s3, self.prefix = s3, prefix
-        self.where = f"s3://{s3.bucket}/{prefix}"
-
-    async def put(self, name: str, data: bytes) -> None:
-        await self.s3.put(self.prefix + name, data, f"writing purge journal entry {name}")
-
-    async def names(self) -> list[str]:
-        keys = await self.s3.list_keys(self.prefix, "listing the purge journal")
-        return [key[len(self.prefix):] for key in keys if "/" not in key[len(self.prefix):]]
-
-    async def get(self, name: str) -> bytes | None:
-        return await self.s3.get_or_none(self.prefix + name, f"reading purge journal entry {name}")
-
-    async def delete(self, name: str) -> None:
-        await self.s3.delete(self.prefix + name, f"removing old purge journal entry {name}")
 
 
 class DirectoryJournal:

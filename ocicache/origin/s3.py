@@ -13,16 +13,26 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from .. import errors
+from ..config import S3Config
 from ..errors import OCIError
 from ..reference import SUPPORTED, Digest
 from . import layout
 from .base import CacheInFront, Health, JournalStore, LocalCopies, OpenedBlob, UploadMode
-from .journals import BucketJournal
 from .s3client import S3, Missing, S3Settings
+from .s3journal import BucketJournal
 from .s3listings import BucketListings
 from .s3uploads import S3Uploads
 
 READ_CHUNK = 1024 * 1024
+
+
+def open_bucket(url: str, c: S3Config) -> S3Origin:
+    """The origin of `s3://bucket/prefix` with the [s3] section's endpoint, credentials and part
+    sizes (what origin/factory.py calls once it has imported this module by name)."""
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    return S3Origin(S3Settings(bucket, prefix, c.endpoint_url or None, c.region or None, c.addressing_style,
+                               c.access_key_id or None, c.secret_access_key or None, c.max_connections),
+                    part_bytes=c.part_bytes, parts_in_flight=c.parts_in_flight)
 
 
 class S3Origin:
