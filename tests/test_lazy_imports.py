@@ -21,7 +21,7 @@ from .s3.conftest import drop_bucket
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ocicache"
 S3_LIBRARIES = ("boto3", "botocore", "s3transfer")
-NEVER_ON_A_NODE = ("selenium", "pytest", "hypothesis", "moto")
+NEVER_ON_A_NODE = ("selenium", "pytest", "hypothesis", "moto", "yaml")
 IMPORT_LOG = {"PYTHONPROFILEIMPORTTIME": "1"}
 
 
