@@ -3,16 +3,15 @@ file, and every client that wants the blob meanwhile reads it as it grows.
 
 A fill starts from the origin's `open_blob`: one request gives the size and the bytes, so a
 miss costs the origin one GET and no HEAD. Received bytes go to the fill's readers from memory
-at once (writebehind.Window) while one thread of the fill hashes them and another writes them,
-each in order (writebehind.HashAndWrite); a reader further behind than the window reads the
-partial file.
+at once (writebehind.Window) while a thread of the fill hashes and writes them in order
+(writebehind.WriteBehind); a reader further behind than the window reads the partial file.
 
 Within a process the waiters share a `Fill` object; across the node's worker processes the
 partial file itself is the lock (flock): the process holding it fills, the others follow
 by watching the file grow, and learn the outcome when the lock is released (the committed
 file exists, or it does not). The last byte of a blob is released to readers only after
-the digest matched (and the file is whole and committed), so a client can never receive a
-whole blob that is wrong: on a mismatch or an origin failure its connection is closed early.
+the digest matched, so a client can never receive a whole blob that is wrong: on a
+mismatch or an origin failure its connection is closed early.
 """
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ from ..origin import Origin
 from ..origin.retry import Backoff
 from ..reference import Digest
 from .blobstore import BlobStore
-from .writebehind import HashAndWrite, Window, write_all
+from .writebehind import Window, WriteBehind
 
 log = logging.getLogger("ocicache.fill")
 READ_CHUNK = 1024 * 1024
@@ -245,11 +244,10 @@ class Fills:
         os.ftruncate(fill.fd, 0)
         self.store.count("misses")
         hasher = hashing.new(digest.algorithm)
-        writes = HashAndWrite(hasher.update, lambda chunk, offset: write_all(fill.fd, chunk, offset),
-                              fill.window.written)
+        writes = WriteBehind(lambda chunk, offset: hasher.update_and_write(fill.fd, chunk, offset),
+                             fill.window.written)
         try:
             await self._receive(fill, repo, size_hint, writes)
-            await writes.hashed()
         except OCIError as exc:
             await writes.abandon()
             if fill.size is None:  # the origin's own answer (404, 503 with Retry-After): the client's
@@ -264,13 +262,12 @@ class Fills:
         except BaseException:
             await writes.abandon()
             raise
-        size = fill.size
-        if hasher.hexdigest() != digest.hex:
-            await writes.abandon()
-            raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
-                             f"{digest.algorithm}:{hasher.hexdigest()}; nothing was kept, the next request retries")
         await writes.settle()  # a write that failed raises here (a full disk: see _run)
         fill.window.clear()
+        size = fill.size
+        if hasher.hexdigest() != digest.hex:
+            raise self._fail(fill, f"origin sent bytes for {repo}@{digest} that hash to "
+                             f"{digest.algorithm}:{hasher.hexdigest()}; nothing was kept, the next request retries")
         self.store.count("origin_bytes", size)
         metrics.ORIGIN_BYTES.inc(size)
         partial = self.store.partial_path(digest)
@@ -281,7 +278,7 @@ class Fills:
             partial.unlink(missing_ok=True)  # served to its waiters, not kept (admission)
         fill.publish(readable=size, done=True)
 
-    async def _receive(self, fill: Fill, repo: str, size_hint: int | None, writes: HashAndWrite) -> None:
+    async def _receive(self, fill: Fill, repo: str, size_hint: int | None, writes: WriteBehind) -> None:
         """Every byte from the origin into the window and the write-behind, resuming a broken
         transfer from where it got to; readers get all but the last byte as it arrives."""
         digest, failures = fill.digest, 0

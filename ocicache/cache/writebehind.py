@@ -1,6 +1,6 @@
 """What lets a fill stream at the origin's speed (fills.py): the bytes just received, kept in
-memory for the fill's readers, and their hashing and writing, each done in order on a thread of
-the fill's own while the next bytes arrive.
+memory for the fill's readers, and their hashing and writing, done in order on a thread of the
+fill's own while the next bytes arrive.
 
 - `Window`: the last `keep` bytes received, and every chunk not yet written, so a reader
   keeping up is fed from memory and never re-reads the partial file; one further behind
@@ -8,9 +8,6 @@ the fill's own while the next bytes arrive.
 - `WriteBehind`: `add(chunk, offset)` hands a chunk to the hash+write thread and returns at once,
   unless more than `ahead` bytes are still unwritten (then it waits: memory stays bounded);
   `settle()` waits for every write and raises the first that failed.
-- `HashAndWrite`: two of them, one hashing and one writing, so neither waits for the other
-  chunk by chunk (a write into fresh page-cache pages can cost more than the hash: see
-  docs/PERFORMANCE.md, cold miss).
 
 The thread is the fill's own for its whole life (not a pool's task per chunk): it takes chunks
 from a queue and says how far it got in one number, which the event loop reads when it needs to.
@@ -20,15 +17,13 @@ keeps up costs no wake-up per chunk and no future per chunk.
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import threading
 from collections import deque
 from queue import SimpleQueue
 from typing import Callable
 
 KEEP_BYTES = 2 * 1024 * 1024     # written bytes kept in memory for readers a little behind
-AHEAD_BYTES = 8 * 1024 * 1024    # received bytes allowed to wait for the hash thread, and for the write thread
+AHEAD_BYTES = 8 * 1024 * 1024    # received bytes allowed to wait for the hash+write thread
 
 
 class Window:
@@ -166,50 +161,6 @@ class WriteBehind:
     def close(self) -> None:
         """The thread ends once it has done what is queued."""
         self._queue.put(None)
-
-
-class HashAndWrite:
-    """The fill's bytes hashed on one thread and written on another, each in order: `add` waits
-    only while the hash or the file is more than `ahead` bytes behind; `hashed()` returns once
-    every byte handed over is hashed (the digest can be read), `settle()` once every one is
-    written too; each raises the first failure of its thread. `written(upto)` is told the
-    file's progress (the window forgets by it)."""
-
-    def __init__(self, hash_update: Callable[[bytes], object], write: Callable[[bytes, int], object],
-                 written: Callable[[int], None], ahead: int = AHEAD_BYTES) -> None:
-        self._hash = WriteBehind(lambda chunk, _offset: hash_update(chunk), _nothing, ahead)
-        self._writes = WriteBehind(write, written, ahead)
-
-    async def add(self, chunk: bytes, offset: int) -> None:
-        await self._hash.add(chunk, offset)
-        await self._writes.add(chunk, offset)
-
-    async def hashed(self) -> None:
-        await self._hash.settle()
-
-    async def settle(self) -> None:
-        try:
-            await self._hash.settle()
-        finally:
-            await self._writes.settle()
-
-    async def abandon(self) -> None:
-        await self._hash.abandon()
-        await self._writes.abandon()
-
-
-def write_all(fd: int, chunk: bytes, offset: int) -> None:
-    """pwrite() all of `chunk` at `offset` (a short write is continued)."""
-    view = memoryview(chunk)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        if n <= 0:
-            raise OSError(errno.EIO, f"pwrite wrote nothing at offset {offset}")
-        view, offset = view[n:], offset + n
-
-
-def _nothing(_upto: int) -> None:
-    pass
 
 
 def _resolve(future: asyncio.Future) -> None:

@@ -1,17 +1,13 @@
-"""The fill's in-memory window and its ordered hash and write threads (cache/writebehind.py), alone."""
+"""The fill's in-memory window and its ordered hash+write thread (cache/writebehind.py), alone."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import random
 import threading
 
 import pytest
 
-from ocicache.cache.writebehind import HashAndWrite, Window, WriteBehind, write_all
-
-from ..hotpaths.conftest import load_digest
+from ocicache.cache.writebehind import Window, WriteBehind
 
 
 def test_window_serves_what_it_holds_and_forgets_only_written_bytes_beyond_keep():
@@ -85,76 +81,4 @@ def test_write_behind_abandoned_drops_what_is_queued_and_returns_once_the_thread
     writes = asyncio.run(run())
     assert not writes._thread.is_alive()
     assert os.fstat(fd).st_size == 4                # the write under way landed, the queued ones did not
-    os.close(fd)
-
-
-@pytest.fixture(params=["c", "python", "python-pure"])
-def sha256_twin(request, monkeypatch):
-    """The fill's hasher: the C extension and each pure-Python twin in turn."""
-    return load_digest(request.param, monkeypatch).Sha256
-
-
-def test_hash_and_write_hashes_and_writes_every_byte_in_order(tmp_path, sha256_twin):
-    data = random.Random(7).randbytes(5 * 1024 * 1024 + 123)
-    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
-    written: list[int] = []
-    hasher = sha256_twin()
-
-    async def run() -> None:
-        work = HashAndWrite(hasher.update, lambda chunk, offset: write_all(fd, chunk, offset),
-                            written.append, ahead=300_000)
-        offset, rng = 0, random.Random(8)
-        while offset < len(data):  # pieces as the body reader hands them: views and bytes, uneven
-            size = rng.choice([1, 4096, 65_536, 1024 * 1024])
-            piece = memoryview(bytearray(data[offset:offset + size])).toreadonly() if size > 1 else data[offset:offset + size]
-            await work.add(piece, offset)
-            offset += len(piece)
-        await work.hashed()
-        assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
-        await work.settle()
-
-    asyncio.run(run())
-    assert written[-1] == len(data) and written == sorted(set(written))
-    assert os.pread(fd, len(data) + 1, 0) == data
-    os.close(fd)
-
-
-def test_hash_and_write_raises_a_failed_write_and_a_failed_hash(tmp_path):
-    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
-    written: list[int] = []
-
-    def write(chunk: bytes, offset: int) -> None:
-        if offset == 32:
-            raise OSError(28, "No space left on device")
-        write_all(fd, chunk, offset)
-
-    def bad_hash(chunk: bytes) -> None:
-        raise RuntimeError("hash broke")
-
-    async def run(hash_update, write) -> None:
-        work = HashAndWrite(hash_update, write, written.append, ahead=8)
-        try:
-            for offset in range(0, 64, 4):
-                await work.add(bytes([offset]) * 4, offset)
-            await work.hashed()
-            await work.settle()
-        except BaseException:
-            await work.abandon()
-            raise
-
-    with pytest.raises(OSError):
-        asyncio.run(run(hashlib.sha256().update, write))
-    assert max(written) <= 32 and os.fstat(fd).st_size == 32  # nothing after the failed write
-    with pytest.raises(RuntimeError, match="hash broke"):
-        asyncio.run(run(bad_hash, lambda chunk, offset: write_all(fd, chunk, offset)))
-    os.close(fd)
-
-
-def test_write_all_continues_a_short_write(tmp_path, monkeypatch):
-    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
-    real = os.pwrite
-    monkeypatch.setattr(os, "pwrite", lambda f, view, offset: real(f, view[:3], offset))
-    write_all(fd, b"0123456789", 5)
-    monkeypatch.undo()
-    assert os.pread(fd, 20, 0) == b"\0" * 5 + b"0123456789"
     os.close(fd)
