@@ -123,6 +123,7 @@ def make_app(cfg: Config) -> web.Application:
                 await task
         if mirrors is not None:
             await mirrors.close()
+        await uploads.close()  # sessions an edge opened ahead at its origin: cancelled there
         await origin.close()
         generations.close()
         if store is not None:

@@ -113,21 +113,24 @@ class BlobStore:
         self.index.add(str(digest), size)
         self.evict_if_needed()
 
-    def keep(self, digest: Digest, path: Path, size: int) -> None:
-        """Take a verified local copy (e.g. of a blob this node pushed), if admission agrees."""
+    def keep(self, digest: Digest, path: Path, size: int) -> bool:
+        """Take a verified local copy (e.g. of a blob this node pushed), if admission agrees;
+        True when it is in the store now and was not before."""
         if self.blob_path(digest).exists() or not self.admit(digest, size):
             path.unlink(missing_ok=True)
-            return
+            return False
         self.commit(digest, path, size)
+        return True
 
-    def put_bytes(self, digest: Digest, data: bytes) -> None:
-        """Keep small verified content (a manifest) under its digest."""
+    def put_bytes(self, digest: Digest, data: bytes) -> bool:
+        """Keep small verified content (a manifest) under its digest; True if it was not stored."""
         target = self.blob_path(digest)
         if target.exists():
-            return
+            return False
         tmp = self.dir / "partial" / f".{digest.hex}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(data)
         self.commit(digest, tmp, len(data))
+        return True
 
     def remove(self, digest: Digest) -> int:
         """Drop a blob from the store; returns the bytes freed."""

@@ -77,7 +77,7 @@ class CachingOrigin:
 
     def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
         """The remote's write-through sessions, keeping a copy of what this node pushed."""
-        return self.remote.open_uploads(LocalCopies(self.store.dir / "partial", self.store.keep))
+        return self.remote.open_uploads(LocalCopies(self.store.dir / "partial", self.store.keep, self.store.remove))
 
     def cache(self) -> CacheInFront | None:
         return self
@@ -358,11 +358,25 @@ class CachingOrigin:
         return await self.tags.resolve((repo, tag), lambda: self.remote.resolve_tag(repo, tag))
 
     async def put_manifest(self, repo: str, digest: Digest, data: bytes, tag: str | None) -> None:
-        await self.remote.put_manifest(repo, digest, data, tag)
-        self.absent.forget("manifest", repo, digest)
-        if tag is not None:
-            self.tags.forget((repo, tag))
-        await asyncio.to_thread(self.store.put_bytes, digest, data)  # pull-after-push: a hit
+        """Written through to the remote; stored here meanwhile (pull-after-push: a hit), and
+        taken out again when the remote does not take it (stored is not linked: served only
+        once the remote confirmed `repo` holds it)."""
+        storing = asyncio.ensure_future(asyncio.to_thread(self.store.put_bytes, digest, data))
+        try:
+            await self.remote.put_manifest(repo, digest, data, tag)
+        except BaseException:
+            if await asyncio.gather(storing, return_exceptions=True) == [True]:
+                await asyncio.to_thread(self.store.remove, digest)
+            raise
+        finally:
+            self.absent.forget("manifest", repo, digest)
+            if tag is not None:
+                self.tags.forget((repo, tag))
+        try:
+            await storing
+        except OSError as exc:  # the cache disk; the push itself is done
+            log.warning("manifest %s pushed to %s was not kept in this node's cache (%s); the next pull "
+                        "fetches it from the origin; check the cache disk", digest, repo, exc)
         self._confirmed(repo, digest, len(data))
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:

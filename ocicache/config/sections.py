@@ -52,6 +52,10 @@ class OriginConfig:
     token_realms: tuple[str, ...] = ()
     """Token services (`https://auth.example`) besides the origin's own scheme://host:port that
     may receive these credentials; plain http only on the origin's own host (docs/SECURITY.md)."""
+    sessions_ahead: int = 2
+    """Upload sessions this node keeps open at a registry origin for each repository recently
+    pushed to through it, so a POST is answered without a round trip to the origin (sessions
+    unused for 30 s are cancelled there, and all of them when the node stops); 0: none."""
 
     def credentials(self) -> tuple[str, str] | None:
         """(username, password), reading password_file; None without a username. ValueError

@@ -57,7 +57,8 @@ async def body(request: web.Request, already: int = 0, *, blob: bool = True) -> 
             wait = min(wait, max(0.0, started + grace + received / rate - loop.time()))
         try:
             async with asyncio.timeout(wait):
-                chunk = await request.content.readany()
+                # one piece as it arrived (readany joins what is buffered: a copy of every byte)
+                chunk, _ = await request.content.readchunk()
         except TimeoutError:
             if wait < limits.body_timeout:
                 raise _cut(request, blob, f"the request body arrived at less than {rate} bytes/s on average "
@@ -66,7 +67,9 @@ async def body(request: web.Request, already: int = 0, *, blob: bool = True) -> 
             raise _cut(request, blob, f"no request body bytes for {limits.body_timeout:g} s; the request "
                        "was dropped and the connection closed ([limits] body_timeout)") from None
         if not chunk:
-            return
+            if request.content.at_eof():
+                return
+            continue  # the end of one chunk of a chunked request body, not of the body
         received += len(chunk)
         total += len(chunk)
         if cap and total > cap:

@@ -8,7 +8,9 @@
                      uploads; s3listings.py: the listing index; s3journal.py: the purge journal)
     distribution.py  another registry over the OCI Distribution API: reads (registry_http.py its
                      transport, upstream_auth.py its auth, ratebudget.py for mirrored upstreams) and
-                     writes forwarded to it (registry_writes.py, forwarded.py)
+                     writes forwarded to it (registry_writes.py, forwarded.py; sessioncopies.py the
+                     edge's copy of a session, sessionpool.py sessions opened ahead of POSTs,
+                     hashwrite.py the copy hashed and written off the loop)
     layout.py        CNCF distribution's storage layout, shared by fs, s3 and gc
     journals.py      where the directory origin keeps the purge journal (cache/journal.py)
     uploads.py       the contract of an upload store

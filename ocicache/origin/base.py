@@ -65,10 +65,13 @@ class Health:
 @dataclass(frozen=True)
 class LocalCopies:
     """Where write-through uploads spool a local copy, and who takes the finished copy
-    (`keep(digest, path, size)`: the edge cache keeps what this node pushed)."""
+    (`keep(digest, path, size)`: the edge cache keeps what this node pushed; True when it took
+    it, False when it held the blob already or would not admit it) and gives one back
+    (`forget(digest)`: a copy kept for a push its origin then refused)."""
 
     spool_dir: Path
-    keep: Callable[[Digest, Path, int], None]
+    keep: Callable[[Digest, Path, int], bool]
+    forget: Callable[[Digest], object]
 
 
 class JournalStore(Protocol):

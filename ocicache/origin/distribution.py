@@ -48,12 +48,13 @@ class DistributionOrigin(RegistryWrites, RegistryHTTP):
     def __init__(self, base_url: str, *, connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  max_connections: int = 64, retries: int = 3, name: str | None = None,
                  auth: UpstreamAuth | None = None, budget: RateBudget | None = None,
-                 writable: bool = False) -> None:
+                 writable: bool = False, sessions_ahead: int = 0) -> None:
         RegistryHTTP.__init__(self, base_url, connect_timeout=connect_timeout, read_timeout=read_timeout,
                               max_connections=max_connections, retries=retries, name=name, auth=auth,
                               budget=budget)
         self._linked_sizes: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see blob_linked
         self.writable = writable
+        self.sessions_ahead = sessions_ahead  # upload sessions opened ahead (origin/sessionpool.py)
         self._pushed: LRUCache[tuple[str, Digest], int] = LRUCache(10_000)  # see RegistryWrites.pushed
 
     kind = "registry"

@@ -39,7 +39,8 @@ def open_origin(url: str, s3: S3Config | None = None, timeout: float | None = No
         return FilesystemOrigin(Path(url[len("file://"):]))
     if url.startswith(("http://", "https://")):
         kwargs = {} if timeout is None else {"read_timeout": timeout}
-        return DistributionOrigin(url, writable=not settings.read_only, auth=_origin_auth(url, settings), **kwargs)
+        return DistributionOrigin(url, writable=not settings.read_only, auth=_origin_auth(url, settings),
+                                  sessions_ahead=settings.sessions_ahead, **kwargs)
     raise ConfigError(f"origin {url!r}: unsupported scheme (use file:///path, s3://bucket/prefix or http(s)://host[:port])")
 
 

@@ -20,6 +20,7 @@ two workers never interleave the copy or its hash state; the second waits for th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 from contextlib import asynccontextmanager
@@ -31,10 +32,12 @@ from ..errors import OCIError
 from ..hotpaths import digest as hashing
 from ..reference import Digest
 from .base import LocalCopies
-from .hashwrite import HashWriter
+from .hashwrite import CopiedBody, HashWriter
 from .sessioncopies import ForwardedSession, SessionCopies
+from .sessionpool import SessionPool
 from .uploads import UploadStore, flock_exclusive
 
+log = logging.getLogger("ocicache.forwarded")
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
 """An origin's upload id as it may appear in a path (no '/', not '.' or '..')."""
 
@@ -46,12 +49,17 @@ def parse_range_end(value: str | None) -> int | None:
 
 
 class ForwardedUploads(UploadStore):
-    def __init__(self, origin: Any, local: LocalCopies | None) -> None:
-        """`origin`: the DistributionOrigin (its `write`, `passed_back`, `pushed`, `_url`)."""
+    def __init__(self, origin: Any, local: LocalCopies | None, sessions_ahead: int = 0) -> None:
+        """`origin`: the DistributionOrigin (its `write`, `passed_back`, `pushed`, `_url`);
+        `sessions_ahead`: sessions kept open at the origin per repository pushed to (0: none)."""
         super().__init__()
         self.origin = origin
         self.local = local
         self.copies = SessionCopies(local.spool_dir if local is not None else None)
+        self.pool = SessionPool(self._open_at_origin, self._cancel_at_origin, depth=sessions_ahead)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     # ---- the origin's session URL ----
     def _url(self, session: ForwardedSession, extra: dict[str, str] | None = None) -> yarl.URL:
@@ -110,17 +118,41 @@ class ForwardedUploads(UploadStore):
                     os.close(fd)
 
     # ---- the store ----
-    async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
-        resp = await self.origin.write("POST", self.origin._url(f"/v2/{repo}/blobs/uploads/"),
+    async def _open_at_origin(self, repo: str) -> str:
+        """A POST at the origin: the id of the session it opened (its Location's segment and query)."""
+        resp = await self._write(repo, "POST", self.origin._url(f"/v2/{repo}/blobs/uploads/"),
                                        f"opening an upload to {repo}", {"Content-Length": "0"})
         try:
             if resp.status != 202:
                 raise await self.origin.passed_back(resp, f"opening an upload to {repo}")
-            session = ForwardedSession("", repo, algorithm=digest.algorithm if digest else "sha256")
+            session = ForwardedSession("", repo)
             self._adopt(session, resp.headers.get("Location"), None)
         finally:
             resp.release()
-        session.offset = 0
+        return session.id
+
+    async def _write(self, repo: str, method: str, url: yarl.URL, what: str, headers: dict[str, str] | None = None,
+                     data: AsyncIterator[bytes] | None = None) -> Any:
+        """`origin.write`, heeding what its answer says of the sessions opened ahead: an origin
+        unreachable, failing (5xx) or no longer knowing a session (404) may have lost them too."""
+        try:
+            resp = await self.origin.write(method, url, what, headers, data=data)
+        except OCIError:
+            self.pool.flush()
+            raise
+        if resp.status == 404 or resp.status >= 500:
+            self.pool.flush(repo)
+        return resp
+
+    async def _cancel_at_origin(self, repo: str, upload_id: str) -> None:
+        resp = await self.origin.write("DELETE", self._url(ForwardedSession(upload_id, repo)),
+                                       f"cancelling upload {upload_id.partition('?')[0][:64]} of {repo}")
+        resp.release()
+
+    async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
+        """A session at the origin: one opened ahead for `repo` (origin/sessionpool.py), else a POST now."""
+        upload_id = self.pool.take(repo) or await self._open_at_origin(repo)
+        session = ForwardedSession(upload_id, repo, algorithm=digest.algorithm if digest else "sha256")
         if self.local is not None:
             session.hasher = hashing.new(session.algorithm)
             paths = self.copies.paths(session)
@@ -177,7 +209,7 @@ class ForwardedUploads(UploadStore):
     async def _status(self, session: ForwardedSession) -> None:
         """Where the origin's session stands (its offset and current Location)."""
         what = f"upload {session.segment[:64]} of {session.repo}"
-        resp = await self.origin.write("GET", self._url(session), what)
+        resp = await self._write(session.repo, "GET", self._url(session), what)
         try:
             if resp.status == 404:
                 raise self.unknown(session.repo, session.segment)
@@ -199,7 +231,7 @@ class ForwardedUploads(UploadStore):
         cannot undo: the registry refuses the chunk and `rollback` ends the session.
         """
         content_range = None if expected is None else f"{session.offset}-{session.offset + expected - 1}"
-        return await self._forward(session, body, content_range)
+        return (await self._forward(session, body, content_range))[0]
 
     async def append_and_commit(self, session: ForwardedSession, body: AsyncIterable[bytes], digest: Digest) -> int:
         """The last chunk and the commit in one request: PUT ?digest= with the body, streamed
@@ -210,76 +242,76 @@ class ForwardedUploads(UploadStore):
         comes back as it said it. Only its 201 makes the blob the client's; this node's copy,
         hashed on the way, goes to the store only when it hashes to `digest` as well.
         """
-        sent = await self._forward(session, body, None, digest)
-        if await self._keep_local(session, digest) or session.confirmed:  # the blob's size is known
+        sent, kept = await self._forward(session, body, None, digest)
+        if kept is not None or session.confirmed:  # the blob's size is known
             self.origin.pushed(session.repo, digest, session.offset)
         return sent
 
-    async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes],
-                       content_range: str | None, digest: Digest | None = None) -> int:
-        """A PATCH of the body to the origin's session (a PUT ?digest= with `digest`): the local copy is hashed and written in a worker thread (`HashWriter`), a batch
-        behind the bytes sent on, so the event loop only receives and sends; it is settled
-        before the origin's answer is taken. A copy that cannot be written (the edge's disk
-        full) is given up and the bytes still go through: the origin verifies the digest."""
+    async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes], content_range: str | None,
+                       digest: Digest | None = None) -> tuple[int, bool | None]:
+        """A PATCH of the body to the origin's session (a PUT ?digest= with `digest`); returns
+        the bytes sent and, for a PUT, `_keep_local`'s answer.
+
+        The local copy is hashed and written in a worker thread (hashwrite.py), a batch behind
+        the bytes sent on, so the event loop only receives and sends; once the body has ended
+        it is settled (and, for a PUT, kept in the store: `_keep_local`) while the origin still
+        verifies and writes. A copy kept that way before the origin's 201 is taken out of the
+        store again when the origin refuses or fails: only the origin's answer makes the blob
+        this node's. A copy that cannot be written (the edge's disk full) is given up and the
+        bytes still go through: the origin verifies the digest."""
         paths = self.copies.paths(session) if session.hasher is not None else None
         fd = os.open(paths[0], os.O_WRONLY) if paths else None
         copy = HashWriter(session.hasher, fd, session.offset) if fd is not None else None
-        start, sent, copying = session.offset, 0, copy is not None
-
-        async def through() -> AsyncIterator[bytes]:
-            nonlocal sent, copying
-            async for piece in body:
-                if copying:
-                    try:
-                        await copy.add(piece)
-                    except OSError:
-                        copying = False
-                sent += len(piece)
-                yield piece
-
-        what = f"upload {session.segment[:64]} of {session.repo}"
-        headers = {"Content-Type": "application/octet-stream"}
-        if content_range is not None:
-            headers["Content-Range"] = content_range
-        resp = None
+        relayed = CopiedBody(body, copy, None if digest is None else lambda: self._keep_local(session, digest))
+        start, resp, kept = session.offset, None, None
+        what = f"upload {session.segment[:64]} of {session.repo}" if digest is None else \
+            f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
         try:
-            if digest is None:
-                resp = await self.origin.write("PATCH", self._url(session), what, headers, data=through())
-            else:
-                what = f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
-                resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what, headers,
-                                               data=through())
-            if copying:
-                try:
-                    await copy.settle()
-                except OSError:
-                    copying = False
+            try:
+                resp = await self._send_chunk(session, relayed.pieces(), content_range, digest, what)
+            finally:
+                kept = await relayed.finish()  # before `fd` is closed: no thread writes to it after
         except BaseException:
             if resp is not None:
                 resp.release()
+            await self._unkeep(digest, kept)
             self.copies.drop(session)
             raise
         finally:
-            if copy is not None:
-                await copy.close()   # no thread writes to `fd` once it is closed
+            if fd is not None:
                 os.close(fd)
         try:
             if resp.status != (202 if digest is None else 201):
+                await self._unkeep(digest, kept)
                 self.copies.drop(session)
                 raise await self.origin.passed_back(resp, what)
-            session.offset = start + sent
+            session.offset = start + relayed.sent
             if digest is None:  # a 201's Location names the blob, not the session
                 self._adopt(session, resp.headers.get("Location"), resp.headers.get("Range"))
-                if session.offset != start + sent:
-                    copying = False  # the origin's session had bytes this copy lacks
+                if session.offset != start + relayed.sent:
+                    relayed.copying = False  # the origin's session had bytes this copy lacks
                 session.confirmed = True
         finally:
             resp.release()
-        if copy is not None and not copying:
+        if copy is not None and not relayed.copying:
             self.copies.drop(session)
         if digest is None:
             self.copies.save(session)
-        return sent
+        return relayed.sent, kept
+
+    async def _send_chunk(self, session: ForwardedSession, data: AsyncIterator[bytes], content_range: str | None,
+                          digest: Digest | None, what: str) -> Any:
+        headers = {"Content-Type": "application/octet-stream"}
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        if digest is None:
+            return await self._write(session.repo, "PATCH", self._url(session), what, headers, data)
+        return await self._write(session.repo, "PUT", self._url(session, {"digest": str(digest)}), what, headers, data)
+
+    async def _unkeep(self, digest: Digest | None, kept: bool | None) -> None:
+        """Take out of the store a copy `_keep_local` put there for a PUT the origin did not take."""
+        if digest is not None and kept:
+            await asyncio.to_thread(self.local.forget, digest)
 
     @staticmethod
     def mark(session: ForwardedSession) -> int:
@@ -305,8 +337,8 @@ class ForwardedUploads(UploadStore):
             raise self.digest_mismatch(session.repo, actual, digest)
         what = f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
         try:
-            resp = await self.origin.write("PUT", self._url(session, {"digest": str(digest)}), what,
-                                           {"Content-Length": "0", "Content-Type": "application/octet-stream"})
+            resp = await self._write(session.repo, "PUT", self._url(session, {"digest": str(digest)}), what,
+                                     {"Content-Length": "0", "Content-Type": "application/octet-stream"})
         except BaseException:
             self.copies.drop(session)
             raise
@@ -332,24 +364,30 @@ class ForwardedUploads(UploadStore):
         return Digest.from_hex(await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm),
                                digest.algorithm)
 
-    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool:
-        """The local copy to the store if it hashes to `digest` (the origin holds the blob)."""
+    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool | None:
+        """The local copy to the store if it hashes to `digest`: True if the store took it (it
+        did not hold the blob), False if it did not need it; None without a copy that hashes
+        to `digest` (bytes came through another node) or when the store could not take it."""
         actual = await self._local_digest(session, digest)
         if actual is None:
-            return False
+            return None
         if actual != digest:
             self.copies.drop(session)  # not whole here: bytes came through another node
-            return False
+            return None
         paths = self.copies.paths(session)
         paths[1].unlink(missing_ok=True)
-        await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
-        return True
+        try:
+            return await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+        except OSError as exc:
+            self.copies.drop(session)
+            log.warning("blob %s pushed to %s was not kept in this node's cache (%s); the next pull of it "
+                        "fetches it from the origin; check the cache disk", digest, session.repo, exc)
+            return None
 
     async def discard(self, session: ForwardedSession) -> None:
         self.copies.drop(session)
         try:
-            resp = await self.origin.write("DELETE", self._url(session), f"cancelling upload {session.segment[:64]}")
-            resp.release()
+            await self._cancel_at_origin(session.repo, session.id)
         except OCIError:
             pass  # the origin expires sessions nobody finishes
 

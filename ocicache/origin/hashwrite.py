@@ -23,6 +23,7 @@ it goes, so the fsync before its 201 waits for the last few MiB rather than for 
 from __future__ import annotations
 
 import asyncio
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable
 
 from ..hotpaths.digest import Hasher
 
@@ -48,53 +49,124 @@ class HashWriter:
         self._gathered = 0
         self._in_flight: asyncio.Future | None = None
         self._failed: BaseException | None = None
+        self._closed = False
 
     async def add(self, piece: bytes) -> None:
         if self._failed is not None:
             raise self._failed
         self._pieces.append(piece)
         self._gathered += len(piece)
-        if self._gathered >= self.batch or self._in_flight is None or self._in_flight.done():
-            await self._hand_over()
+        while self._gathered >= self.batch and self._in_flight is not None:
+            await self._wait()  # two batches in memory at most: this one and the one in flight
+        if self._failed is not None:
+            raise self._failed
+        if self._in_flight is None:
+            self._start()
 
     async def settle(self) -> int:
         """Everything added is hashed and written (or the first failure raised); bytes written."""
-        if self._pieces and self._failed is None:
-            await self._hand_over()
-        await self._wait()
+        while self._failed is None and (self._pieces or self._in_flight is not None):
+            if self._in_flight is None:
+                self._start()
+            await self._wait()
         if self._failed is not None:
             raise self._failed
         return self.written
 
     async def close(self) -> None:
         """Wait for the batch in flight and write nothing more (an upload ending on an error)."""
+        self._closed = True
         self._pieces, self._gathered = [], 0
-        await self._wait()
+        while self._in_flight is not None:
+            await self._wait()
 
-    async def _hand_over(self) -> None:
-        await self._wait()
-        if self._failed is not None:
-            raise self._failed
+    def _start(self) -> None:
         pieces, self._pieces, size, self._gathered = self._pieces, [], self._gathered, 0
         loop = asyncio.get_running_loop()
         self._in_flight = loop.run_in_executor(None, _hash_and_write, self.hasher, self.fd, pieces, self.offset)
+        self._in_flight.add_done_callback(self._done)
         self.offset += size
 
-    async def _wait(self) -> None:
-        if self._in_flight is None:
+    def _done(self, in_flight: asyncio.Future) -> None:
+        """A batch is written (on the loop, before anyone awaiting it resumes): the pieces
+        gathered meanwhile go at once, so the copy keeps up with a sender that pauses. Run once
+        per batch: by the loop's callback, or by `_wait` when it saw the batch done first."""
+        if in_flight is not self._in_flight:
             return
-        in_flight = self._in_flight
         try:
-            # shielded: a cancelled request still waits for its thread before the fd is closed
-            done, error = await asyncio.shield(in_flight)
-        except asyncio.CancelledError:
-            done, error = await in_flight
-            self._account(done, error)
-            raise
-        self._account(done, error)
-
-    def _account(self, done: int, error: BaseException | None) -> None:
+            done, error = in_flight.result()
+        except BaseException as exc:  # not an OSError of the write: a bug, raised by the next step
+            done, error = 0, exc
         self._in_flight = None
         self.written += done
         if error is not None and self._failed is None:
             self._failed = error
+        if self._pieces and self._failed is None and not self._closed:
+            self._start()
+
+    async def _wait(self) -> None:
+        """Until the batch in flight now is written (shielded: a cancelled request still waits
+        for its thread before the descriptor is closed)."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            return
+        try:
+            await asyncio.shield(in_flight)  # a batch done already: returns without a loop turn
+        except asyncio.CancelledError:
+            await asyncio.wait([in_flight])
+            self._done(in_flight)
+            raise
+        self._done(in_flight)
+
+
+class CopiedBody:
+    """A request body passed on piece by piece while `copy` (a HashWriter, or None) hashes and
+    writes a copy of it. A copy that cannot be written (the disk full) is given up (`copying`
+    False) and the pieces still go through. Once the body has ended with the copy whole, the
+    copy is settled in a task of its own, then `then()` runs (keeping the copy): both while the
+    receiver of the pieces is still answering, not after. `sent` counts the pieces passed on.
+
+    `await finish()` waits for all of it (or closes the copy when the body did not end) and
+    returns `then()`'s result (None without it, or when the copy is not whole); every path
+    awaits it before closing the copy's descriptor.
+    """
+
+    def __init__(self, body: AsyncIterable[bytes], copy: HashWriter | None,
+                 then: Callable[[], Awaitable[Any]] | None = None) -> None:
+        self.body, self.copy, self.then = body, copy, then
+        self.sent = 0
+        self.copying = copy is not None
+        self._ending: asyncio.Task | None = None
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        async for piece in self.body:
+            if self.copying:
+                try:
+                    await self.copy.add(piece)
+                except OSError:
+                    self.copying = False
+            self.sent += len(piece)
+            yield piece
+        if self.copying:
+            self._ending = asyncio.get_running_loop().create_task(self._end())
+
+    async def _end(self) -> Any:
+        try:
+            await self.copy.settle()
+        except OSError:
+            self.copying = False
+            return None
+        return None if self.then is None else await self.then()
+
+    async def finish(self) -> Any:
+        if self._ending is None:
+            if self.copy is not None:
+                self.copying = False  # the body did not end: the copy is not whole
+                await self.copy.close()
+            return None
+        ending = self._ending
+        try:
+            return await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            await asyncio.wait([ending])  # no thread may write to the descriptor once it is closed
+            raise

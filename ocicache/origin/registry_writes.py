@@ -31,6 +31,7 @@ class RegistryWrites(ReadOnlyOrigin):
     """Mixin for DistributionOrigin: needs `writable`, `label`, `_send()`, `_url()`, `_unavailable()`."""
 
     writable: bool = False
+    sessions_ahead: int = 0
     label: str
     _pushed: LRUCache  # (repo, digest) -> size, set by DistributionOrigin.__init__
 
@@ -41,7 +42,7 @@ class RegistryWrites(ReadOnlyOrigin):
     def open_uploads(self, local_copies: LocalCopies | None = None) -> UploadStore:
         if not self.writable:
             return super().open_uploads(local_copies)
-        return ForwardedUploads(self, local_copies)
+        return ForwardedUploads(self, local_copies, self.sessions_ahead)
 
     # ---- one forwarded request ----
     async def write(self, method: str, url: yarl.URL, what: str, headers: dict[str, str] | None = None,

@@ -74,6 +74,9 @@ class UploadStore:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
+    async def close(self) -> None:
+        """Give back what the store holds open elsewhere (a node stopping); most hold nothing."""
+
     def open_for_write(self, repo: str, upload_id: str):
         """`open` for a PATCH or the final PUT. A store that can take the session from what it
         holds, without asking where the session lives, overrides it (a forwarded session)."""

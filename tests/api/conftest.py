@@ -175,10 +175,14 @@ async def client(request, aiohttp_client, target, cfg):
 
 
 def staged(nodes: list[NodeProcess]) -> list[str]:
-    """Upload bytes staged on a process target's nodes: sessions (<data>/uploads/) and an edge's
-    local copies of what it writes through (<data>/cache/partial/fwd-*)."""
+    """Upload bytes staged on a process target's nodes: sessions holding bytes (<data>/uploads/;
+    not the empty ones an edge keeps open at its origin ahead of POSTs: origin/sessionpool.py)
+    and an edge's local copies of what it writes through (<data>/cache/partial/fwd-*)."""
     found = []
     for node in nodes:
-        found += [str(p) for p in (node.data_dir / "uploads").rglob("*") if p.is_file()]
+        for session in (node.data_dir / "uploads").glob("*"):
+            data = session / "data"
+            if not data.exists() or data.stat().st_size > 0:
+                found += [str(p) for p in session.rglob("*") if p.is_file()]
         found += [str(p) for p in (node.data_dir / "cache" / "partial").glob("fwd-*")]
     return found

@@ -131,3 +131,25 @@ def test_origin_killed_while_it_verifies_the_final_put(registry, edge):
     conn.close()
     assert staged(edge) == []
     after_restart(registry, edge, location, digest, data)
+
+
+def test_origin_killed_after_the_whole_final_put_reached_it(registry, edge):
+    """The edge keeps its copy of a final PUT while the origin still verifies and writes it;
+    the origin is stopped (SIGSTOP) with every byte in its socket, the edge's store is seen to
+    hold the copy, then the origin is killed: the client gets a 5xx and the copy is taken out
+    of the edge's store again (only the origin's 201 makes the blob the edge's)."""
+    data = os.urandom(100_000)  # fits the stopped origin's socket buffer: the body ends at the edge
+    location = start_upload(edge)
+    registry.proc.send_signal(signal.SIGSTOP)
+    try:
+        conn = http.client.HTTPConnection(edge.hostport.split(":")[0], edge.port, timeout=60)
+        conn.request("PUT", f"{location}{'&' if '?' in location else '?'}digest={sha(data)}", data, OCTET)
+        blobs = edge.data_dir / "cache" / "blobs"
+        wait_for(lambda: any(p.is_file() for p in blobs.rglob("*")), "the edge to keep its copy before the origin answers")
+    finally:
+        kill(registry)
+    resp = conn.getresponse()
+    assert_retryable(resp.status, resp.read(), registry, "PUT")
+    conn.close()
+    assert staged(edge) == []
+    after_restart(registry, edge, location, sha(data), data)
