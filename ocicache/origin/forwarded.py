@@ -7,11 +7,16 @@ origin's path. Any edge in front of the same origin, or the origin itself, can c
 
 While a PATCH streams through, the edge hashes the bytes and writes a local copy in
 `spool_dir` (origin/sessioncopies.py: `fwd-<id>.data` and `fwd-<id>.json`, offset and hash state), only for a session
-opened here and seen whole here; once the origin answered 201 to the final PUT, the copy
-goes to the edge's store (`LocalCopies.keep`). A session another node took part in is
+opened here and seen whole here; the copy goes to the edge's store (`LocalCopies.keep`) once
+the origin answered 201 to the final PUT, or, for a final PUT carrying the last bytes, while
+the origin verifies it, taken out again unless its answer is 201. A session another node took part in is
 forwarded without a copy: the origin verifies the digest. Nothing is acknowledged before the
 origin acknowledged it; an origin failure is a 503 UNAVAILABLE (clients retry) and drops the
 local copy.
+
+A POST takes a session opened at the origin ahead of it when there is one for the repository
+(origin/sessionpool.py, `[origin] sessions_ahead`): the same origin session a forwarded POST
+would have opened, without the round trip.
 
 One request per session at a time on this node (`_held`): an asyncio lock within a worker and
 flock(2) on `fwd-<id>.data` across the node's workers, so two PATCHes of one session landing on
@@ -121,7 +126,7 @@ class ForwardedUploads(UploadStore):
     async def _open_at_origin(self, repo: str) -> str:
         """A POST at the origin: the id of the session it opened (its Location's segment and query)."""
         resp = await self._write(repo, "POST", self.origin._url(f"/v2/{repo}/blobs/uploads/"),
-                                       f"opening an upload to {repo}", {"Content-Length": "0"})
+                                 f"opening an upload to {repo}", {"Content-Length": "0"})
         try:
             if resp.status != 202:
                 raise await self.origin.passed_back(resp, f"opening an upload to {repo}")

@@ -19,8 +19,8 @@ round trip less per blob, the first step of every layer a client pushes.
 - A request that finds the origin unreachable, or a session unknown there, has `flush` drop
   what is held (for the repository, or all): an origin that restarted may have forgotten them
   (CNCF distribution without a fixed `http.secret` no longer takes their `_state`).
-- `close()` cancels every session still held (a node stopping); a node killed leaves them to
-  the origin's expiry, as it would a client's abandoned upload.
+- `close()` cancels every session still held (a node stopping), waiting at most CLOSE_SECONDS;
+  a node killed leaves them to the origin's expiry, as it would a client's abandoned upload.
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from collections import OrderedDict, deque
 from typing import Awaitable, Callable
 
 log = logging.getLogger("ocicache.sessionpool")
+CLOSE_SECONDS = 5.0
+"""How long a stopping node waits for the origin to cancel the sessions still held."""
 
 
 class SessionPool:
@@ -118,5 +120,10 @@ class SessionPool:
             task.cancel()
         await asyncio.gather(*self._filling.values(), return_exceptions=True)
         ready, self._ready = self._ready, OrderedDict()
-        await asyncio.gather(*(self._cancel_quietly(repo, session) for repo, sessions in ready.items()
-                               for _, session in sessions), *self._tasks, return_exceptions=True)
+        cancels = [asyncio.ensure_future(self._cancel_quietly(repo, session)) for repo, sessions in ready.items()
+                   for _, session in sessions] + list(self._tasks)
+        if cancels:
+            # an origin that no longer answers does not hold the node's stop: its expiry takes them
+            await asyncio.wait(cancels, timeout=CLOSE_SECONDS)
+            for task in cancels:
+                task.cancel()
