@@ -77,6 +77,17 @@ def after_restart(registry: Distribution, edge: NodeProcess, location: str, dige
     assert status == 200 and body == data
 
 
+def refused_then_clean(conn: http.client.HTTPConnection, registry: Distribution, edge: NodeProcess, method: str,
+                       location: str, digest: str, data: bytes) -> None:
+    """The client's request in flight when the origin died: a retryable 5xx, nothing staged on
+    the edge, and all of `after_restart`."""
+    resp = conn.getresponse()
+    assert_retryable(resp.status, resp.read(), registry, method)
+    conn.close()
+    assert staged(edge) == []
+    after_restart(registry, edge, location, digest, data)
+
+
 def start_upload(edge: NodeProcess) -> str:
     status, got, body = request(edge.url, "POST", "/v2/kill/app/blobs/uploads/")
     assert status == 202, (status, body)
@@ -95,11 +106,7 @@ def test_origin_killed_mid_patch(registry, edge):
     conn.send(data[:1_000_000])
     wait_for(lambda: origin_upload_bytes(registry) >= 500_000, "the origin to receive half a MB")
     kill(registry)
-    resp = conn.getresponse()
-    assert_retryable(resp.status, resp.read(), registry, "PATCH")
-    conn.close()
-    assert staged(edge) == []
-    after_restart(registry, edge, location, sha(data), data)
+    refused_then_clean(conn, registry, edge, "PATCH", location, sha(data), data)
 
 
 def test_origin_killed_while_it_verifies_the_final_put(registry, edge):
@@ -126,11 +133,7 @@ def test_origin_killed_while_it_verifies_the_final_put(registry, edge):
 
     wait_for(verifying, "the origin to verify the upload")
     kill(registry)
-    resp = conn.getresponse()
-    assert_retryable(resp.status, resp.read(), registry, "PUT")
-    conn.close()
-    assert staged(edge) == []
-    after_restart(registry, edge, location, digest, data)
+    refused_then_clean(conn, registry, edge, "PUT", location, digest, data)
 
 
 def test_origin_killed_after_the_whole_final_put_reached_it(registry, edge):
@@ -148,8 +151,4 @@ def test_origin_killed_after_the_whole_final_put_reached_it(registry, edge):
         wait_for(lambda: any(p.is_file() for p in blobs.rglob("*")), "the edge to keep its copy before the origin answers")
     finally:
         kill(registry)
-    resp = conn.getresponse()
-    assert_retryable(resp.status, resp.read(), registry, "PUT")
-    conn.close()
-    assert staged(edge) == []
-    after_restart(registry, edge, location, sha(data), data)
+    refused_then_clean(conn, registry, edge, "PUT", location, sha(data), data)
