@@ -267,8 +267,9 @@ class ForwardedUploads(UploadStore):
         paths = self.copies.paths(session) if session.hasher is not None else None
         fd = os.open(paths[0], os.O_WRONLY) if paths else None
         copy = HashWriter(session.hasher, fd, session.offset) if fd is not None else None
-        relayed = CopiedBody(body, copy, None if digest is None else lambda: self._keep_local(session, digest))
         start, resp, kept = session.offset, None, None
+        relayed = CopiedBody(body, copy, None if digest is None else
+                             lambda: self._keep_local(session, digest, start + relayed.sent))
         what = f"upload {session.segment[:64]} of {session.repo}" if digest is None else \
             f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
         try:
@@ -369,10 +370,10 @@ class ForwardedUploads(UploadStore):
         return Digest.from_hex(await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm),
                                digest.algorithm)
 
-    async def _keep_local(self, session: ForwardedSession, digest: Digest) -> bool | None:
-        """The local copy to the store if it hashes to `digest`: True if the store took it (it
-        did not hold the blob), False if it did not need it; None without a copy that hashes
-        to `digest` (bytes came through another node) or when the store could not take it."""
+    async def _keep_local(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
+        """The local copy (`size` bytes) to the store if it hashes to `digest`: True if the store
+        took it (it did not hold the blob), False if it did not need it; None without a copy that
+        hashes to `digest` (bytes came through another node) or when the store could not take it."""
         actual = await self._local_digest(session, digest)
         if actual is None:
             return None
@@ -382,7 +383,7 @@ class ForwardedUploads(UploadStore):
         paths = self.copies.paths(session)
         paths[1].unlink(missing_ok=True)
         try:
-            return await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+            return await asyncio.to_thread(self.local.keep, digest, paths[0], size)
         except OSError as exc:
             self.copies.drop(session)
             log.warning("blob %s pushed to %s was not kept in this node's cache (%s); the next pull of it "
