@@ -355,10 +355,8 @@ class ForwardedUploads(UploadStore):
         finally:
             resp.release()
         self.origin.pushed(session.repo, digest, session.offset)
-        paths = self.copies.paths(session) if session.hasher is not None else None
-        if paths is not None:
-            paths[1].unlink(missing_ok=True)
-            await asyncio.to_thread(self.local.keep, digest, paths[0], session.offset)
+        if session.hasher is not None:  # verified above against `digest`
+            await self._store_copy(session, digest, session.offset)
 
     async def _local_digest(self, session: ForwardedSession, digest: Digest) -> Digest | None:
         """What this node's copy hashes to in `digest`'s algorithm; None without a copy."""
@@ -380,6 +378,11 @@ class ForwardedUploads(UploadStore):
         if actual != digest:
             self.copies.drop(session)  # not whole here: bytes came through another node
             return None
+        return await self._store_copy(session, digest, size)
+
+    async def _store_copy(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
+        """This node's verified copy to the store: `LocalCopies.keep`'s answer, None when the
+        store could not take it (the push itself is done; the next pull fetches the blob)."""
         paths = self.copies.paths(session)
         paths[1].unlink(missing_ok=True)
         try:
