@@ -65,7 +65,9 @@ class SessionPool:
         return taken
 
     def _refill(self, repo: str) -> None:
-        if self.depth <= 0 or repo in self._filling or self._refused_until.get(repo, 0.0) > self.clock():
+        if self.depth <= 0 or repo in self._filling:
+            return
+        if self._refused_until.get(repo, 0.0) > self.clock():
             return
         self._ready.setdefault(repo, deque())
         self._ready.move_to_end(repo)
@@ -82,7 +84,9 @@ class SessionPool:
             try:
                 session = await self.open_one(repo)
             except Exception as exc:  # an OCIError naming the origin; the client's POST says it too
-                self._refused_until[repo] = self.clock() + self.backoff
+                now = self.clock()  # only refusals still running are kept: bounded by one backoff's worth
+                self._refused_until = {r: t for r, t in self._refused_until.items() if t > now}
+                self._refused_until[repo] = now + self.backoff
                 log.debug("not keeping upload sessions open for %s at the origin for %.0f s: %s",
                           repo, self.backoff, exc)
                 return
