@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..auth.guard import principal_of
 from .. import metrics
+from ..metrics import loglines
 from .bloblinks import ServesOwnFiles
 from .state import CONFIG
 
@@ -96,10 +97,7 @@ def _record(request: web.Request, resp: web.StreamResponse | None, status: int, 
             seconds: float) -> None:
     route, repo, ref = classify(request.path)
     sent = body_bytes(request, resp, status)
-    metrics.REQUESTS.labels(route, request.method, str(status)).inc()
-    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
-    if status == 429:
-        metrics.RATE_LIMITED.inc()
+    metrics.request_answered(route, request.method, status, seconds)
     cache = facts.get("cache")
     if cache is None and route in _BODY_ROUTES and 200 <= status < 300 and _keeps_cache(request):
         cache = "miss"  # answered by asking the origin, no fill (a HEAD of a blob not in the store)
@@ -116,5 +114,12 @@ def _record(request: web.Request, resp: web.StreamResponse | None, status: int, 
               "bytes": sent, "duration_ms": round(seconds * 1000, 2), "cache": cache,
               "user_agent": request.headers.get("User-Agent", "")[:200]}
     level = logging.DEBUG if route in _QUIET else logging.INFO
-    log.log(level, "%s %s %d", request.method, request.path[:300], status, extra={"fields": fields})
+    if not log.isEnabledFor(level):
+        return
+    msg = f"{request.method} {request.path[:300]} {status}"
+    lines = loglines.fast_lines()
+    if lines is None:  # logging not set up by ocicache (an application built in a test): a record
+        log.log(level, "%s", msg, extra={"fields": fields})
+    else:
+        lines.write(logging.getLevelName(level), log.name, msg, fields)
 

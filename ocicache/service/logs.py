@@ -1,44 +1,28 @@
 """Logging for the node and the CLI, in one format (`[log] format`): one JSON object per line
 (the node writes to stdout, which journald keeps; the other commands to stderr), or plain text
-lines. A record's `extra={"fields": {...}}` become top-level keys (the access log)."""
+lines (ocicache/metrics/loglines.py). A record's `extra={"fields": {...}}` become top-level keys; the
+access log writes the same lines through loglines.Lines, without a LogRecord per request."""
 from __future__ import annotations
 
-import datetime
-import json
 import logging
 import sys
 from typing import Any
 
-_RESERVED = {"time", "level", "logger", "msg", "pid"}
+from ..metrics import loglines
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "pid": record.process,
-        }
-        for key, value in getattr(record, "fields", {}).items():
-            out[key if key not in _RESERVED else f"field_{key}"] = value
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, separators=(",", ":"))
+class LineFormatter(logging.Formatter):
+    """A record as loglines.line formats it, in `fmt` ("json" or "text")."""
 
-
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.line_format = fmt
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        fields = getattr(record, "fields", None)
-        if fields:
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        return text
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return loglines.line(self.line_format, record.created, record.levelname, record.name,
+                            record.getMessage(), record.process or 0, getattr(record, "fields", None),
+                            exception)
 
 
 def setup(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
@@ -48,8 +32,9 @@ def setup(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stdout if stream is None else stream)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(LineFormatter(fmt))
     root.addHandler(handler)
+    loglines.install(loglines.Lines(handler.stream, fmt, handler.lock))
     set_level(level)
 
 
