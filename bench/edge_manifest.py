@@ -1,0 +1,102 @@
+"""The edge's manifest by digest alone: req/s and the edge's CPU per request, optionally profiled.
+
+    .venv/bin/python -m bench.edge_manifest [--reps 3] [--duration 4] [--profile OUT_PREFIX]
+
+Starts an ocicache node with one small image and an edge in front of it (`--origin`, one
+worker per core each) on loopback, warms the edge with one wrk run, then runs `wrk -c64` for
+the manifest by digest `--reps` times and prints req/s, p99 and the edge's CPU time per
+request (parent and workers, from /proc), which a machine shared with other work inflates less
+than it inflates req/s. With --profile, one more run is recorded with py-spy (every process of
+the edge) into OUT_PREFIX.raw and its top frames into OUT_PREFIX.txt. Stops every process it
+started. The full benchmark is `make bench-load`; this is the quick loop behind
+docs/PERFORMANCE.md's "The access log line".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.load.servers import Ocicache
+from bench.load.workloads import MANIFEST_ACCEPT, Pusher, sha256_digest, wrk
+from bench.smallblob import top_frames, tree_cpu_seconds
+
+REPO = "bench/manifest"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def push_image(url: str) -> str:
+    """One config, one 1 kB layer and the manifest by tag; returns the manifest's digest."""
+    config, layer = b"{}", os.urandom(1000)
+    pusher = Pusher(url)
+    try:
+        for blob in (config, layer):
+            pusher.push_blob(REPO, blob, sha256_digest(blob))
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": sha256_digest(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": sha256_digest(layer), "size": len(layer)}]}).encode()
+        pusher.push_manifest(REPO, "v1", manifest, OCI_MANIFEST)
+    finally:
+        pusher.close()
+    return sha256_digest(manifest)
+
+
+def measured(edge: Ocicache, url: str, duration: float) -> dict:
+    headers = {"Accept": MANIFEST_ACCEPT}
+    cpu = tree_cpu_seconds(edge.pid())
+    result = wrk(url, 64, duration, headers)
+    result["cpu us/req"] = (tree_cpu_seconds(edge.pid()) - cpu) * 1e6 / max(1, result["requests"])
+    return result
+
+
+def profile(edge: Ocicache, url: str, duration: float, prefix: Path) -> dict:
+    raw = prefix.with_suffix(".raw")
+    spy = Path(sys.executable).with_name("py-spy")
+    rec = subprocess.Popen([str(spy), "record", "--subprocesses", "--nonblocking", "-r", "200", "-f", "raw",
+                            "-d", str(int(duration) + 1), "-o", str(raw), "-p", str(edge.pid())],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        result = wrk(url, 64, duration, {"Accept": MANIFEST_ACCEPT})
+    finally:
+        rec.wait(duration + 30)
+    prefix.with_suffix(".txt").write_text(top_frames(raw, 40))
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--duration", type=float, default=4.0)
+    p.add_argument("--profile", type=Path, help="also record one run with py-spy into this prefix")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ocicache-edge-manifest-") as work:
+        node, edge = Ocicache(Path(work) / "node"), None
+        try:
+            node.start()
+            digest = push_image(node.url)
+            edge = Ocicache(Path(work) / "edge", "--origin", node.url)
+            edge.start()
+            url = f"{edge.url}/v2/{REPO}/manifests/{digest}"
+            wrk(url, 64, 1, {"Accept": MANIFEST_ACCEPT})  # warm-up: the manifest is in the edge's memory
+            for rep in range(args.reps):
+                r = measured(edge, url, args.duration)
+                print(f"rep {rep}: {r['req/s']:.0f} req/s  p99 {r['p99 ms']:.1f} ms  edge CPU "
+                      f"{r['cpu us/req']:.0f} us/req  errors {r['errors']}", flush=True)
+            if args.profile:
+                r = profile(edge, url, args.duration, args.profile)
+                print(f"profiled run: {r['req/s']:.0f} req/s; top frames in {args.profile}.txt")
+        finally:
+            if edge is not None:
+                edge.stop()
+            node.stop()
+
+
+if __name__ == "__main__":
+    main()
