@@ -28,7 +28,7 @@ from .htpasswd import Htpasswd
 from .login import Logins
 from .ratelimit import TokenBuckets, client_ip, too_many
 from .scope import PULL, PUSH, Access, format_scope
-from .tokens import TokenError, TokenService
+from .tokenservice import TokenError, open_service
 
 log = logging.getLogger("ocicache.auth")
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
@@ -48,7 +48,7 @@ class Authenticator(Gate):
     def __init__(self, cfg, trusted: tuple = ()) -> None:
         auth = cfg.auth
         self.htpasswd = Htpasswd(auth.htpasswd) if auth.htpasswd else None
-        self.tokens = (TokenService(auth.token_key, auth.verify_keys, issuer=auth.issuer,
+        self.tokens = (open_service(auth.token_key, auth.verify_keys, issuer=auth.issuer,
                                     service=auth.service, ttl=auth.token_ttl) if auth.token_key else None)
         self.acl = Acl(auth.acl, auth.groups)
         self.realm, self.service = auth.realm, auth.service
@@ -67,7 +67,7 @@ class Authenticator(Gate):
         The failed-login budget and check slots stay as they are (restart-only)."""
         auth = cfg.auth
         htpasswd = Htpasswd(auth.htpasswd) if auth.htpasswd else None
-        tokens = (TokenService(auth.token_key, auth.verify_keys, issuer=auth.issuer,
+        tokens = (open_service(auth.token_key, auth.verify_keys, issuer=auth.issuer,
                                service=auth.service, ttl=auth.token_ttl) if auth.token_key else None)
         acl = Acl(auth.acl, auth.groups)
         limits = cfg.ratelimit

@@ -7,6 +7,9 @@ public half, so any node accepts any node's tokens. The header names the key by 
 RFC 7638 thumbprint of its public JWK; verification picks the key by `kid` and allows only
 that key's algorithm (so `alg: none` and algorithm swaps fail), and checks `aud`, `iss`,
 `exp` and `nbf` with a little leeway for clocks across the fleet.
+
+The rest of the node reaches this module through auth/tokenservice.py, which imports it by name
+only when a key is configured or made: PyJWT and cryptography stay out of a node without one.
 """
 from __future__ import annotations
 
@@ -26,17 +29,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .scope import Access, from_claims, to_claims
+from .tokenservice import KeyFileError, TokenError
 
 LEEWAY_S = 30
 VERIFIED_CACHE_MAX = 10000
-
-
-class KeyFileError(ValueError):
-    """A key file is missing, unreadable, or not an EC P-256 or RSA (2048+ bit) PEM key."""
-
-
-class TokenError(Exception):
-    """A bearer token that must not be accepted; the message says why (never the token)."""
 
 
 def _b64(data: bytes) -> str:

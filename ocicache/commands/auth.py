@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..auth.htpasswd import hash_password
-from ..auth.tokens import keygen
+from ..auth.tokenservice import keygen
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

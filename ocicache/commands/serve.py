@@ -51,7 +51,7 @@ def serve(cfg: Config) -> int:
     # worker's full garbage collection no longer writes to each of them and so copies their pages
     # (measured: about 20 MiB of PSS for two workers; docs/PERFORMANCE.md "Peak memory")
     gc.freeze()
-    return workers.run_workers(cfg.worker_count, lambda: _run(cfg, reuse_port=True))
+    return workers.run_workers(cfg.worker_count, lambda: _run(cfg, reuse_port=True), cfg.log.level, cfg.log.format)
 
 
 def _prepare_store(cfg: Config) -> None:

@@ -14,7 +14,7 @@ from ..auth.acl import Acl, AclError
 from ..auth.htpasswd import HtpasswdError, parse as parse_htpasswd
 from ..auth.ratelimit import parse_networks
 from ..auth.tls import server_context
-from ..auth.tokens import KeyFileError, TokenService
+from ..auth.tokenservice import KeyFileError, open_service
 from .errors import ConfigError
 from .ops import validate_ops
 from .upstreams import realm_problem, validate_upstreams
@@ -118,7 +118,7 @@ def check_access_control(cfg) -> None:
             if auth.htpasswd:
                 parse_htpasswd(Path(auth.htpasswd))
             if auth.token_key:
-                TokenService(auth.token_key, auth.verify_keys, issuer=auth.issuer, service=auth.service,
+                open_service(auth.token_key, auth.verify_keys, issuer=auth.issuer, service=auth.service,
                              ttl=auth.token_ttl)
             Acl(auth.acl, auth.groups)
         except (AclError, HtpasswdError, KeyFileError) as exc:

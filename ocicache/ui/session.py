@@ -28,7 +28,7 @@ from aiohttp import web
 
 from ..auth.guard import request_key
 from ..auth.middleware import Authenticator
-from ..auth.tokens import TokenError
+from ..auth.tokenservice import TokenError
 
 COOKIE = "ocicache_ui"
 SESSION_S = 3600

@@ -1,0 +1,107 @@
+"""The parent of several workers once they listen: a fresh interpreter that holds none of the
+node's libraries (issue 18).
+
+The parent imports the whole node before it forks, so that its workers share those pages; once
+every worker listens it needs none of them, yet it would keep them resident (about 47 MiB, the
+largest of a node's three processes). So workers.run_workers replaces its image with this module
+(execve: same PID, same children, the signals it was sent in between kept pending), which runs
+a bare interpreter: it forwards SIGTERM/SIGINT/SIGHUP to the workers, reaps them, drops a dead
+worker's live gauges, and exits with the worst exit code, as the parent did. The pages the
+workers inherited stay shared between them.
+
+    python -c BOOTSTRAP <package root> <worst exit code so far> <log level> <log format> <worker pid>...
+
+Its imports: the standard library and this package's notify.py; ocicache.metrics
+(prometheus-client, and the node's log format with it) is imported by name only when a worker
+ends before the node stops. Until then its rare lines (systemd unreachable) are written by
+_Line, in the node's format and fields.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import notify
+
+log = logging.getLogger("ocicache")
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+METRICS_MODULE = f"{__package__.rsplit('.', 1)[0]}.metrics"
+"""ocicache.metrics, imported by name when a worker has ended (to drop its live gauges)."""
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from ocicache.service.supervisor import main; raise SystemExit(main(sys.argv[2:]))")
+"""The interpreter's program: this module, from the package root the node itself was loaded from
+(not whatever `ocicache` the current directory holds)."""
+
+
+def become(pids: list[int], worst: int, level: str, fmt: str) -> None:
+    """Replace this process's image with the supervisor of `pids` (never returns). Called in the
+    parent with the forwarded signals blocked, so none is lost or acted on by a default handler
+    before main() installs its own; the blocked set survives execve."""
+    root = Path(__file__).resolve().parents[2]
+    for handler in logging.getLogger().handlers:  # what the parent logged: execve skips atexit
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", BOOTSTRAP, str(root), str(worst), level, fmt,
+                               *map(str, pids)])
+
+
+def main(argv: list[str]) -> int:
+    """Supervise the worker pids in argv[3:] until all have ended; returns the worst of their exit
+    codes and argv[0] (a negative code: the signal that ended a worker, as multiprocessing says)."""
+    worst, level, fmt, *rest = argv
+    worst = int(worst)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Line(fmt))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    pids = {int(pid) for pid in rest}
+
+    def forward(signum, _frame) -> None:
+        if signum != signal.SIGHUP:
+            notify.stopping()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
+            except ProcessLookupError:
+                pass  # ended; reaped below
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    while pids:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # reaped before the execve: run_workers passes only those it was not
+            log.error("ocicache %d: workers %s are gone, their exit codes unknown", os.getpid(), sorted(pids))
+            return max(worst, 1)
+        if pid not in pids:
+            continue
+        pids.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        worst = max(worst, code)
+        if pids:  # the others still serve: the dead worker's gauges must no longer count
+            importlib.import_module(METRICS_MODULE).worker_exited(pid)
+    return worst
+
+
+class _Line(logging.Formatter):
+    """A record as the node writes one (service/logs.py): a JSON object with time, level,
+    logger, msg and pid, or logging's text line."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        self.json = fmt == "json"
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.json:
+            return super().format(record)
+        when = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        return json.dumps({"time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                           "level": record.levelname.lower(), "logger": record.name,
+                           "msg": record.getMessage(), "pid": record.process}, separators=(",", ":"))
