@@ -64,8 +64,8 @@ TABLE = [
     ("cold {big} miss, 8 clients", ["ttfb ms", "total s", "origin GETs"]),
     ("push {big}, monolithic", ["MB/s"]),
     ("push {big}, 16 MiB chunks", ["MB/s"]),
-    ("docker pull {image}, cold", ["s"]),
-    ("docker pull {image}, warm", ["s"]),
+    ("docker pull {image}, cold", ["s", "registry s", "engine s"]),
+    ("docker pull {image}, warm", ["s", "registry s", "engine s"]),
     ("peak RSS", ["MiB", "PSS MiB"]),
 ]
 ALL_SERVERS = ["nginx", "nginx-copy", "nginx-tls", "distribution", "distribution-proxy", "ocicache",
