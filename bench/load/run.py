@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -329,7 +330,7 @@ def machine() -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     versions = {}
     for cmd in (["nginx", "-v"], ["docker-registry", "--version"], ["wrk", "-v"]):
-        out = __import__("subprocess").run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, capture_output=True, text=True)
         versions[cmd[0]] = (out.stdout + out.stderr).strip().splitlines()[0]
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "memory GiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -338,7 +339,7 @@ def machine() -> dict:
 
 def code_version() -> str:
     """The commit measured, and whether ocicache/ had uncommitted changes at the time."""
-    run = __import__("subprocess").run
+    run = subprocess.run
     head = run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
     dirty = run(["git", "status", "--porcelain", "--", "ocicache"], capture_output=True, text=True).stdout.strip()
     return f"{head}{' with uncommitted changes in ocicache/' if dirty else ''}"
