@@ -39,6 +39,15 @@ BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
 (not whatever `ocicache` the current directory holds)."""
 
 
+def exit_status(code: int | None) -> int:
+    """A worker's exit code as the node reports it: 0-255 as it is, a worker killed by signal N
+    (the negative code multiprocessing and os.waitstatus_to_exitcode give) as 128 + N, the
+    shell's convention. So a node whose workers were killed (the OOM killer's SIGKILL: 137)
+    exits non-zero, and systemd's `Restart=on-failure` starts it again."""
+    code = code or 0
+    return 128 - code if code < 0 else code
+
+
 def become(pids: list[int], worst: int, level: str, fmt: str) -> None:
     """Replace this process's image with the supervisor of `pids` (never returns). Called in the
     parent with the forwarded signals blocked, so none is lost or acted on by a default handler
@@ -54,7 +63,7 @@ def become(pids: list[int], worst: int, level: str, fmt: str) -> None:
 
 def main(argv: list[str]) -> int:
     """Supervise the worker pids in argv[3:] until all have ended; returns the worst of their exit
-    codes and argv[0] (a negative code: the signal that ended a worker, as multiprocessing says)."""
+    statuses (`exit_status`) and argv[0]."""
     worst, level, fmt, *rest = argv
     worst = int(worst)
     handler = logging.StreamHandler(sys.stdout)
@@ -84,10 +93,30 @@ def main(argv: list[str]) -> int:
             continue
         pids.discard(pid)
         code = os.waitstatus_to_exitcode(status)
-        worst = max(worst, code)
+        worst = max(worst, exit_status(code))
+        if code != 0:
+            _ended_badly(pid, code, len(pids), worst)
         if pids:  # the others still serve: the dead worker's gauges must no longer count
             importlib.import_module(METRICS_MODULE).worker_exited(pid)
     return worst
+
+
+def _ended_badly(pid: int, code: int, left: int, worst: int) -> None:
+    """One ERROR line for a worker that did not end cleanly: how, and what the node does now."""
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+        if code == -signal.SIGKILL:
+            how += " (the kernel's OOM killer sends it: see `journalctl -k | grep -i oom`)"
+    else:
+        how = f"exited with code {code} (its last log lines say why)"
+    then = (f"{left} worker{'s' if left != 1 else ''} still serving; restart the node (`systemctl restart "
+            f"ocicache`) to run all of them again" if left else
+            f"no worker is left: the node exits with status {worst} (under systemd, "
+            f"`Restart=on-failure` starts it again)")
+    log.error("ocicache %d: worker %d %s; %s", os.getpid(), pid, how, then)
 
 
 class _Line(logging.Formatter):

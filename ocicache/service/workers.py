@@ -47,7 +47,7 @@ def run_workers(count: int, serve: Callable[[], None], log_level: str = "INFO", 
     for proc in procs:
         proc.join()
         metrics.worker_exited(proc.pid)
-    return max((proc.exitcode or 0) for proc in procs)
+    return max(supervisor.exit_status(proc.exitcode) for proc in procs)
 
 
 def _become_supervisor(procs: list, log_level: str, log_format: str) -> None:
@@ -61,7 +61,7 @@ def _become_supervisor(procs: list, log_level: str, log_format: str) -> None:
         if running:
             for proc in ended:
                 metrics.worker_exited(proc.pid)
-            supervisor.become(running, max([proc.exitcode or 0 for proc in ended], default=0),
+            supervisor.become(running, max([supervisor.exit_status(proc.exitcode) for proc in ended], default=0),
                               log_level, log_format)
     except OSError as exc:
         log.warning("ocicache %d: cannot start the supervisor (%s); this process supervises the "

@@ -53,8 +53,9 @@ def test_counters_after_a_known_sequence(fleet):
     a, b = os.urandom(300 * KiB), os.urandom(200 * KiB)
     da, db = push_blob(origin.url, "m/app", a), push_blob(origin.url, "m/app", b)
     # A miss, A hit, A hit, B miss (evicts A: 500 KiB > 400 KiB), A miss again (evicts B), unknown blob.
-    for digest, data in ((da, a), (da, a), (da, a), (db, b), (da, a)):
-        status, _, body = request(edge.url, "GET", f"/v2/m/app/blobs/{digest}")
+    for step, (digest, data) in enumerate(((da, a), (da, a), (da, a), (db, b), (da, a))):
+        status, _, body = request(edge.url, "GET", f"/v2/m/app/blobs/{digest}",
+                                  headers={"User-Agent": f"metrics-test/{step}"})
         assert status == 200 and body == data
     assert request(edge.url, "GET", f"/v2/m/app/blobs/sha256:{'0' * 64}")[0] == 404
     deadline = time.monotonic() + 5
@@ -80,7 +81,11 @@ def test_counters_after_a_known_sequence(fleet):
     assert value(o, "ocicache_served_bytes_total", source="local") == 2 * len(a) + len(b)   # what the edge fetched
 
     lines = [json.loads(line) for line in edge.log_path.read_text().splitlines() if line.startswith("{")]
-    blob_lines = [x for x in lines if x.get("route") == "blob" and x["status"] == 200]
+    # each step's line by its User-Agent: two workers write their lines each at the end of its
+    # loop turn, so a line may land in the file a moment after the next request's
+    blob_lines = sorted((x for x in lines if x.get("route") == "blob" and x["status"] == 200),
+                        key=lambda x: x["user_agent"])
+    assert [x["user_agent"] for x in blob_lines] == [f"metrics-test/{step}" for step in range(5)]
     assert [(x["digest"], x["cache"], x["bytes"]) for x in blob_lines] == [
         (da, "miss", len(a)), (da, "hit", len(a)), (da, "hit", len(a)), (db, "miss", len(b)), (da, "miss", len(a))]
     assert all(x["repo"] == "m/app" and x["method"] == "GET" and x["client"] == "127.0.0.1"

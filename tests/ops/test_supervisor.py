@@ -3,12 +3,15 @@ issue 18): the same PID holding none of the node's libraries, which still forwar
 a dead worker's live gauges and exits with the workers' worst code."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from ocicache.service import supervisor
 
 from ..nodeproc import NodeProcess, free_port, stop_process
 from ..ocisync import request
@@ -85,10 +88,34 @@ def test_a_killed_worker_leaves_the_other_serving_and_its_live_gauges_are_droppe
         for _ in range(20):  # new connections go to the listener left
             assert request(node.url, "GET", "/v2/")[0] == 200
         node.proc.send_signal(signal.SIGTERM)
-        assert node.proc.wait(30) == 0  # the worst code: SIGKILL counts as 0, as multiprocessing's -9 did
+        assert node.proc.wait(30) == 128 + signal.SIGKILL  # the killed worker's status: the unit shows it failed
         assert wait_gone([other]) == []
     finally:
         node.stop()
+    line = next(json.loads(ln) for ln in node.log_path.read_text().splitlines()
+                if ln.startswith("{") and f"worker {killed} was killed" in ln)
+    assert line["level"] == "error"
+    assert "SIGKILL" in line["msg"] and "OOM" in line["msg"] and "1 worker still serving" in line["msg"], line
+
+
+def test_a_node_whose_workers_are_all_killed_exits_non_zero(tmp_path):
+    """The OOM killer's SIGKILL to every worker: the node ends by itself with 137, so systemd's
+    Restart=on-failure starts it again (a 0 would leave the node down)."""
+    node = NodeProcess(tmp_path / "node", "--workers", "2")
+    node.start()
+    try:
+        assert "ocicache.service.supervisor" in cmdline_when_execed(node.proc.pid)
+        workers = children(node.proc.pid)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        assert node.proc.wait(30) == 128 + signal.SIGKILL
+    finally:
+        node.stop()
+    assert "no worker is left: the node exits with status 137" in node.log_path.read_text()
+
+
+def test_exit_status_reports_a_signal_as_the_shell_does():
+    assert [supervisor.exit_status(c) for c in (None, 0, 1, 3, -9, -15)] == [0, 0, 1, 3, 137, 143]
 
 
 def test_a_sigterm_sent_as_the_node_reports_ready_stops_it(tmp_path):
