@@ -2,7 +2,7 @@
 node's libraries (issue 18).
 
 The parent imports the whole node before it forks, so that its workers share those pages; once
-every worker listens it needs none of them, yet it would keep them resident (about 47 MiB, the
+every worker listens it needs none of them, yet it would keep them resident (58 MiB measured, the
 largest of a node's three processes). So workers.run_workers replaces its image with this module
 (execve: same PID, same children, the signals it was sent in between kept pending), which runs
 a bare interpreter: it forwards SIGTERM/SIGINT/SIGHUP to the workers, reaps them, drops a dead
