@@ -6,7 +6,7 @@ every worker listens it needs none of them, yet it would keep them resident (58 
 largest of a node's three processes). So workers.run_workers replaces its image with this module
 (execve: same PID, same children, the signals it was sent in between kept pending), which runs
 a bare interpreter: it forwards SIGTERM/SIGINT/SIGHUP to the workers, reaps them, drops a dead
-worker's live gauges, and exits with the worst exit code, as the parent did. The pages the
+worker's live gauges, and exits with the worst exit status (`exit_status`). The pages the
 workers inherited stay shared between them.
 
     python -c BOOTSTRAP <package root> <worst exit code so far> <log level> <log format> <worker pid>...

@@ -3,8 +3,9 @@
 The parent forks `count` workers, forwards SIGTERM/SIGINT/SIGHUP to them, tells systemd
 READY=1 once all of them listen (lifecycle.wait_workers_ready), then becomes the supervisor
 (service/supervisor.py: the same PID in a bare interpreter, which goes on forwarding signals and
-exits with the worst exit code when the workers are gone), so that it no longer holds the node's
-modules the workers use. A worker gets SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG),
+exits with the worst exit status when the workers are gone, a signal counting as 128 + its
+number), so that it no longer holds the node's modules the workers use. A worker gets SIGTERM
+when the parent dies (Linux PR_SET_PDEATHSIG),
 so a node killed with SIGKILL leaves no orphan workers on its port.
 """
 from __future__ import annotations
