@@ -76,13 +76,15 @@ def _listening(cfg: Config) -> None:
 
 
 async def serve_until_stopped(runner: web.AppRunner, app: web.Application, cfg: Config) -> None:
-    """After the site listens: report ready, handle signals, shut down gracefully."""
-    _listening(cfg)
+    """After the site listens: handle signals, report ready, shut down gracefully. The handlers
+    come first: a SIGTERM sent as soon as the node reports ready stops this worker gracefully
+    instead of killing it by the signal's default action."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload, app, _ready_pipe is None)
+    _listening(cfg)
     await stop.wait()
     if _ready_pipe is None:
         notify.stopping()

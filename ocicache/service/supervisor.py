@@ -63,16 +63,20 @@ def become(pids: list[int], worst: int, level: str, fmt: str) -> None:
 
 def main(argv: list[str]) -> int:
     """Supervise the worker pids in argv[3:] until all have ended; returns the worst of their exit
-    statuses (`exit_status`) and argv[0]."""
+    statuses (`exit_status`) and argv[0]. Once a stop was forwarded, a worker ended by that
+    SIGTERM (one still starting, before its handler) ended as asked: 0."""
     worst, level, fmt, *rest = argv
     worst = int(worst)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_Line(fmt))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     pids = {int(pid) for pid in rest}
+    stopping = False
 
     def forward(signum, _frame) -> None:
+        nonlocal stopping
         if signum != signal.SIGHUP:
+            stopping = True
             notify.stopping()
         for pid in pids:
             try:
@@ -93,6 +97,8 @@ def main(argv: list[str]) -> int:
             continue
         pids.discard(pid)
         code = os.waitstatus_to_exitcode(status)
+        if stopping and code == -signal.SIGTERM:
+            code = 0  # the stop this process forwarded, reaching a worker before its handler
         worst = max(worst, exit_status(code))
         if code != 0:
             _ended_badly(pid, code, len(pids), worst)
