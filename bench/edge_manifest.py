@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from bench.load.servers import Ocicache
 from bench.load.workloads import MANIFEST_ACCEPT, Pusher, sha256_digest, wrk
-from bench.smallblob import top_frames, tree_cpu_seconds
+from bench.smallblob import measured, profile
 
 REPO = "bench/manifest"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -48,28 +46,6 @@ def push_image(url: str) -> str:
     return sha256_digest(manifest)
 
 
-def measured(edge: Ocicache, url: str, duration: float) -> dict:
-    headers = {"Accept": MANIFEST_ACCEPT}
-    cpu = tree_cpu_seconds(edge.pid())
-    result = wrk(url, 64, duration, headers)
-    result["cpu us/req"] = (tree_cpu_seconds(edge.pid()) - cpu) * 1e6 / max(1, result["requests"])
-    return result
-
-
-def profile(edge: Ocicache, url: str, duration: float, prefix: Path) -> dict:
-    raw = prefix.with_suffix(".raw")
-    spy = Path(sys.executable).with_name("py-spy")
-    rec = subprocess.Popen([str(spy), "record", "--subprocesses", "--nonblocking", "-r", "200", "-f", "raw",
-                            "-d", str(int(duration) + 1), "-o", str(raw), "-p", str(edge.pid())],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        result = wrk(url, 64, duration, {"Accept": MANIFEST_ACCEPT})
-    finally:
-        rec.wait(duration + 30)
-    prefix.with_suffix(".txt").write_text(top_frames(raw, 40))
-    return result
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=3)
@@ -86,11 +62,11 @@ def main() -> None:
             url = f"{edge.url}/v2/{REPO}/manifests/{digest}"
             wrk(url, 64, 1, {"Accept": MANIFEST_ACCEPT})  # warm-up: the manifest is in the edge's memory
             for rep in range(args.reps):
-                r = measured(edge, url, args.duration)
+                r = measured(edge.pid(), url, args.duration, {"Accept": MANIFEST_ACCEPT})
                 print(f"rep {rep}: {r['req/s']:.0f} req/s  p99 {r['p99 ms']:.1f} ms  edge CPU "
                       f"{r['cpu us/req']:.0f} us/req  errors {r['errors']}", flush=True)
             if args.profile:
-                r = profile(edge, url, args.duration, args.profile)
+                r = profile(edge.pid(), url, args.duration, args.profile, {"Accept": MANIFEST_ACCEPT}, frames=40)
                 print(f"profiled run: {r['req/s']:.0f} req/s; top frames in {args.profile}.txt")
         finally:
             if edge is not None:

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.load.servers import tree_reset_peak
 from bench.load.workloads import wrk
 from tests.nodeproc import NodeProcess
 from tests.ocisync import OCI_MANIFEST, push_image, sha
@@ -60,15 +61,10 @@ def processes(parent: int) -> dict[str, int]:
     return roles
 
 
-def reset_peaks(pids: dict[str, int]) -> None:
-    for pid in pids.values():
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
 def under_load(pids: dict[str, int], url: str, duration: float, headers=None) -> tuple[dict, dict]:
     """Per process: the snapshot after the run (VmHWM = the run's peak) with Pss and USS replaced
     by their highest samples; and the wrk result."""
-    reset_peaks(pids)
+    tree_reset_peak(pids["parent"])
     peaks = {role: snapshot(pid) for role, pid in pids.items()}
     done = threading.Event()
 

@@ -66,17 +66,28 @@ def top_frames(raw: Path, limit: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile(oci: Ocicache, url: str, duration: float, prefix: Path) -> dict:
+def measured(pid: int, url: str, duration: float, headers: dict[str, str] | None = None) -> dict:
+    """One `wrk -c64` run of `url`, with the CPU time the process tree of `pid` spent per request."""
+    cpu = tree_cpu_seconds(pid)
+    result = wrk(url, 64, duration, headers)
+    result["cpu us/req"] = (tree_cpu_seconds(pid) - cpu) * 1e6 / max(1, result["requests"])
+    return result
+
+
+def profile(pid: int, url: str, duration: float, prefix: Path, headers: dict[str, str] | None = None,
+            frames: int = 25) -> dict:
+    """One `wrk -c64` run of `url` while py-spy records every process of `pid`'s tree into
+    PREFIX.raw; its top `frames` frames go to PREFIX.txt."""
     raw = prefix.with_suffix(".raw")
     spy = Path(sys.executable).with_name("py-spy")
     rec = subprocess.Popen([str(spy), "record", "--subprocesses", "--nonblocking", "-r", "200", "-f", "raw",
-                            "-d", str(int(duration) + 1), "-o", str(raw), "-p", str(oci.node.proc.pid)],
+                            "-d", str(int(duration) + 1), "-o", str(raw), "-p", str(pid)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        result = wrk(url, 64, duration)
+        result = wrk(url, 64, duration, headers)
     finally:
         rec.wait(duration + 30)
-    prefix.with_suffix(".txt").write_text(top_frames(raw))
+    prefix.with_suffix(".txt").write_text(top_frames(raw, frames))
     return result
 
 
@@ -113,9 +124,7 @@ def main() -> None:
             for rep in range(args.reps):
                 names = list(urls)
                 for name in names[rep % len(names):] + names[:rep % len(names)]:
-                    cpu = tree_cpu_seconds(pids[name])
-                    result = wrk(urls[name], 64, args.duration)
-                    result["cpu us/req"] = (tree_cpu_seconds(pids[name]) - cpu) * 1e6 / max(1, result["requests"])
+                    result = measured(pids[name], urls[name], args.duration)
                     runs[name].append(result)
                     print(f"rep {rep} {name:9} {result['req/s']:8.0f} req/s  p99 {result['p99 ms']:6.1f} ms"
                           f"  server CPU {result['cpu us/req']:6.0f} us/req  errors {result['errors']}", flush=True)
@@ -124,7 +133,7 @@ def main() -> None:
                 print(f"median {key}: " + ", ".join(f"{name} {med[name]:.0f} ({med[name] / med['nginx']:.2f}x nginx)"
                                                     for name in med))
             if args.profile:
-                result = profile(oci, urls["ocicache"], args.duration, args.profile)
+                result = profile(pids["ocicache"], urls["ocicache"], args.duration, args.profile)
                 print(f"profiled run: {result['req/s']:.0f} req/s; top frames in {args.profile}.txt")
         finally:
             for node in (variant, oci):

@@ -105,8 +105,3 @@ def _reload(app: web.Application, tell_systemd: bool) -> None:
     if tell_systemd:
         notify.ready("serving (reloaded)")
 
-
-def parent_signal(signum: int) -> None:
-    """In the parent of several workers, before it forwards a signal to them."""
-    if signum != signal.SIGHUP:
-        notify.stopping()

@@ -48,6 +48,19 @@ def exit_status(code: int | None) -> int:
     return 128 - code if code < 0 else code
 
 
+def forward(signum: int, pids) -> None:
+    """Pass a signal the node's parent received on to its workers: SIGHUP as it is (reload),
+    SIGTERM and SIGINT as SIGTERM (a graceful stop, which systemd is told of: STOPPING=1). A
+    worker already gone is skipped (its parent reaps it)."""
+    if signum != signal.SIGHUP:
+        notify.stopping()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
 def become(pids: list[int], worst: int, level: str, fmt: str) -> None:
     """Replace this process's image with the supervisor of `pids` (never returns). Called in the
     parent with the forwarded signals blocked, so none is lost or acted on by a default handler
@@ -73,19 +86,13 @@ def main(argv: list[str]) -> int:
     pids = {int(pid) for pid in rest}
     stopping = False
 
-    def forward(signum, _frame) -> None:
+    def on_signal(signum, _frame) -> None:
         nonlocal stopping
-        if signum != signal.SIGHUP:
-            stopping = True
-            notify.stopping()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
-            except ProcessLookupError:
-                pass  # ended; reaped below
+        stopping = stopping or signum != signal.SIGHUP
+        forward(signum, pids)
 
     for signum in FORWARDED:
-        signal.signal(signum, forward)
+        signal.signal(signum, on_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     while pids:
         try:

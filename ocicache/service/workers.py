@@ -35,14 +35,11 @@ def run_workers(count: int, serve: Callable[[], None], log_level: str = "INFO", 
     for proc in procs:
         proc.start()
 
-    def forward(signum, _frame):
-        lifecycle.parent_signal(signum)
-        for proc in procs:
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
+    def on_signal(signum, _frame):
+        supervisor.forward(signum, [proc.pid for proc in procs if proc.is_alive()])
 
     for signum in supervisor.FORWARDED:
-        signal.signal(signum, forward)
+        signal.signal(signum, on_signal)
     lifecycle.wait_workers_ready(procs)
     _become_supervisor(procs, log_level, log_format)
     for proc in procs:
