@@ -10,6 +10,12 @@ Every push carries content no server has seen (a stamp in the first bytes), so n
 deduplicated; dirty pages are written back (`sync`) before the next push starts. Before the
 first repetition each server takes one small image, not measured (connections to the origins
 opened, code paths warm).
+
+With `pids_of`, each measurement also records the CPU that the push cost, per push (per image for
+small images), over the same window as its time: the origin's processes ("origin CPU ms"), the
+edge's ("edge CPU ms", 0 when pushing directly) and this client's ("client CPU ms"), beside the
+push's wall time ("wall ms"). The client, the edge and the origin share the machine's cores, so
+these figures bound what the edge can reach here (report.py's CPU table).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import os
 import time
 from typing import Callable
 
+from .servers import tree_cpu_seconds
 from .workloads import Pusher, sha256_digest
 
 MIB = 1 << 20
@@ -32,6 +39,7 @@ BLOB_MONOLITHIC = "push-through blob, monolithic"
 BLOB_CHUNKED = "push-through blob, 16 MiB chunks"
 SMALL = "push-through small image (1 MiB layer)"
 WORKLOADS = [(BLOB_MONOLITHIC, "MB/s"), (BLOB_CHUNKED, "MB/s"), (SMALL, "images/s")]
+CPU_METRICS = ["origin CPU ms", "edge CPU ms", "client CPU ms", "wall ms"]
 
 
 def _rotated(items: list, rep: int) -> list:
@@ -61,10 +69,12 @@ def push_small_image(pusher: Pusher, layer: bytearray, stamp: int) -> None:
 
 class PushThrough:
     """Runs the workload against `url_of(name)` for every server in SERVERS; `record(workload,
-    server, {metric: value})` receives each measurement, `log(line)` a progress line."""
+    server, {metric: value})` receives each measurement, `log(line)` a progress line.
+    `pids_of(name)`, when given, is (the origin's PID, the edge's PID or None) for a server."""
 
-    def __init__(self, url_of: Callable[[str], str], size: int, record, log) -> None:
-        self.url_of, self.size, self.record, self.log = url_of, size, record, log
+    def __init__(self, url_of: Callable[[str], str], size: int, record, log,
+                 pids_of: Callable[[str], tuple[int, int | None]] | None = None) -> None:
+        self.url_of, self.size, self.record, self.log, self.pids_of = url_of, size, record, log, pids_of
         self.blob = bytearray(os.urandom(size))
         self.layer = bytearray(os.urandom(MIB))
         self.stamp = 1 << 40          # far from the stamps of the other workloads
@@ -74,15 +84,35 @@ class PushThrough:
         self.stamp += 1
         return self.stamp
 
-    def _each(self, rep: int, measure: Callable[[Pusher], float], workload: str, metric: str) -> None:
+    def _cpu(self, name: str) -> tuple[float, float, float]:
+        """CPU seconds so far: the origin's processes, the edge's (0 without one), this process."""
+        origin, edge = self.pids_of(name)
+        mine = os.times()
+        return tree_cpu_seconds(origin), tree_cpu_seconds(edge) if edge else 0.0, mine.user + mine.system
+
+    def _metered(self, name: str, push: Callable[[Pusher], tuple[float, int]], pusher: Pusher) -> dict[str, float]:
+        """Run `push` (which returns its value and how many pushes it made); its value and, with
+        `pids_of`, the CPU and wall milliseconds per push of the same window."""
+        if self.pids_of is None:
+            return {"value": push(pusher)[0]}
+        before, start = self._cpu(name), time.monotonic()
+        value, pushes = push(pusher)
+        wall, after = time.monotonic() - start, self._cpu(name)
+        used = [(a - b) * 1000 / pushes for a, b in zip(after, before)]
+        return {"value": value, **dict(zip(CPU_METRICS, [*used, wall * 1000 / pushes]))}
+
+    def _each(self, rep: int, prepare: Callable[[], Callable[[Pusher], tuple[float, int]]],
+              workload: str, metric: str) -> None:
         for pair in _rotated(PAIRS, rep):
             for name in _rotated(list(pair), rep):
+                push = prepare()  # fresh content, hashed before the measured window
                 pusher = Pusher(self.url_of(name))
                 try:
-                    value = measure(pusher)
+                    measured = self._metered(name, push, pusher)
                 finally:
                     pusher.close()
-                self.record(workload, name, {metric: value})
+                value = measured.pop("value")
+                self.record(workload, name, {metric: value, **measured})
                 self.log(f"  {workload:40} {name:22} {value:8.1f} {metric}")
                 os.sync()  # the writeback of this push must not land in the next measurement
 
@@ -98,17 +128,20 @@ class PushThrough:
     def repetition(self, rep: int) -> None:
         if not self.warmed:
             self.warm_up()
-        def blob(chunk: int | None) -> Callable[[Pusher], float]:
-            def measure(pusher: Pusher) -> float:
-                digest = _fresh(self.blob, self._next())
-                return self.size / pusher.push_blob(REPO, self.blob, digest, chunk) / 1e6
-            return measure
 
-        def small(pusher: Pusher) -> float:
-            start = time.monotonic()
-            for _ in range(SMALL_IMAGES):
-                push_small_image(pusher, self.layer, self._next())
-            return SMALL_IMAGES / (time.monotonic() - start)
+        def blob(chunk: int | None) -> Callable[[], Callable[[Pusher], tuple[float, int]]]:
+            def prepare() -> Callable[[Pusher], tuple[float, int]]:
+                digest = _fresh(self.blob, self._next())
+                return lambda pusher: (self.size / pusher.push_blob(REPO, self.blob, digest, chunk) / 1e6, 1)
+            return prepare
+
+        def small() -> Callable[[Pusher], tuple[float, int]]:
+            def push(pusher: Pusher) -> tuple[float, int]:
+                start = time.monotonic()
+                for _ in range(SMALL_IMAGES):
+                    push_small_image(pusher, self.layer, self._next())
+                return SMALL_IMAGES / (time.monotonic() - start), SMALL_IMAGES
+            return push
 
         self._each(rep, blob(None), BLOB_MONOLITHIC, "MB/s")
         self._each(rep, blob(CHUNK), BLOB_CHUNKED, "MB/s")

@@ -13,7 +13,7 @@ import json
 import statistics
 from pathlib import Path
 
-from .pushthrough import PAIRS as PUSH_PAIRS, WORKLOADS as PUSH_WORKLOADS
+from .pushthrough import CPU_METRICS as PUSH_CPU, PAIRS as PUSH_PAIRS, WORKLOADS as PUSH_WORKLOADS
 
 DURABLE = "dd conv=fsync"   # run.py records the disk's durable write beside the pushes under this name
 # (label, workload, metric, ours, baselines (best of them), target, higher is better)
@@ -163,6 +163,44 @@ def push_through(doc: dict) -> list[str]:
             "distribution instance>`. Both edges: one worker per core, their defaults otherwise."]
 
 
+def push_cpu(doc: dict) -> list[str]:
+    """The CPU each push cost (medians per push) and what it allows on this machine's cores: a
+    push through the edge takes at least (origin + edge + client CPU) / cores of wall time, so
+    edge / direct can be at most the direct push's wall time over that. The CPU figures miss
+    threads that start and end within a push (servers.tree_cpu_seconds), so the ceiling is, if
+    anything, too high.
+    Empty when the run did not measure CPU."""
+    results, cores = doc["results"], doc["machine"]["cores"]
+    size = doc["machine"].get("push-through blob MiB", "?")
+    rows = []
+    for workload, _ in PUSH_WORKLOADS:
+        for origin, edge in PUSH_PAIRS:
+            w = results.get(workload, {})
+            if any(m not in w.get(s, {}) for s in (origin, edge) for m in PUSH_CPU):
+                continue
+            med = {s: {m: statistics.median(w[s][m]) for m in PUSH_CPU} for s in (origin, edge)}
+            through = sum(med[edge][m] for m in PUSH_CPU[:3])
+            ceiling = med[origin]["wall ms"] * cores / through if through else float("inf")
+            for server, path in ((origin, "direct"), (edge, "through the edge")):
+                m = med[server]
+                busy = sum(m[k] for k in PUSH_CPU[:3]) / m["wall ms"] if m["wall ms"] else 0
+                rows.append(f"| {workload.replace('blob', f'{size} MiB blob')} | {origin} | {path} | "
+                            f"{_fmt(m['wall ms'])} | {_fmt(m['origin CPU ms'])} | {_fmt(m['edge CPU ms'])} | "
+                            f"{_fmt(m['client CPU ms'])} | {busy:.2f} | "
+                            f"{f'{ceiling:.2f}x' if path != 'direct' else ''} |")
+    if not rows:
+        return []
+    return [f"### CPU per push, and the ceiling it sets on {cores} cores (medians per push; per image for small images)", "",
+            "| workload | origin | path | wall ms | origin CPU ms | edge CPU ms | client CPU ms | "
+            "cores busy | edge / direct at most |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
+            "CPU of the origin's processes, the edge's and the benchmark client's, over the same window "
+            "as the push's wall time; \"cores busy\" is their sum over the wall time. The three share "
+            f"the machine's {cores} cores, so a push through the edge takes at least the sum of its three "
+            "CPU figures divided by the cores: the last column is the direct wall time over that. A "
+            "thread that starts and ends within a push is not counted (the C hasher's writer thread "
+            "for a piece of 256 KiB or more), so the ceiling is, if anything, too high."]
+
+
 def targets_table(doc: dict) -> list[str]:
     results = doc["results"]
     targets, _ = sized(doc)
@@ -264,6 +302,8 @@ def markdown(doc: dict, level: str = "###", sources: list[str] | None = None) ->
                   "(medians; > 1 means ocicache is better)", "", *ratios_table(doc), "", LEGEND]
     if pushed := push_through(doc):
         lines += ["", *pushed]
+    if cpu := push_cpu(doc):
+        lines += ["", *cpu]
     return "\n".join(lines) + "\n"
 
 

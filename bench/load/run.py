@@ -76,7 +76,7 @@ class Bench:
         self.started: list = []
         self.results: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.stamp = 0
-        self.push_through = PushThrough(self.base_url, push_size, self.record, log)
+        self.push_through = PushThrough(self.base_url, push_size, self.record, log, self.push_pids)
 
     # ---- set-up ----
     def _start(self, server) -> None:
@@ -121,6 +121,12 @@ class Bench:
         return {"distribution": self.dist, "distribution-proxy": self.dproxy, "ocicache": self.oci,
                 "ocicache-copy": self.oci_copy, "ocicache-tls": self.oci_tls, "ocicache-edge": self.edge, "edge of distribution": self.edge,
                 "edge of ocicache": self.push_edge}[name].url
+
+    def push_pids(self, name: str) -> tuple[int, int | None]:
+        """The push-through workload's (origin PID, edge PID or None) for one of its servers."""
+        return {"ocicache": (self.oci.pid(), None), "distribution": (self.dist.pid(), None),
+                "edge of ocicache": (self.oci.pid(), self.push_edge.pid()),
+                "edge of distribution": (self.dist.pid(), self.edge.pid())}[name]
 
     def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
         return f"{self.base_url(name)}/v2/{repo}/blobs/{digest}"
