@@ -1,9 +1,12 @@
 """The push-through workload (issue 15): the same pushes made directly to an origin and through
 an edge in front of it, interleaved, in the same run.
 
-Two pairs: an ocicache node (file origin) and an edge whose `--origin` is that node; CNCF
-distribution and the benchmark's edge in front of it (`ocicache-edge`). Each repetition pushes,
-to every server of a pair in turn (the order rotated each repetition): a fresh blob of
+Two groups: an ocicache node (file origin) with an edge whose `--origin` is that node, and CNCF
+distribution with the benchmark's edge in front of it (`ocicache-edge`); in front of each origin
+also two relays that stream each request through and keep nothing: nginx (servers.NginxRelay,
+what a hop costs on this machine) and a bare relay on ocicache's own stack, aiohttp on uvloop
+(aiorelay.py: what a hop costs on that stack). They are the floors under any edge. Each
+repetition pushes, to every server of a group in turn (the order rotated each repetition): a fresh blob of
 `--push-mib` MiB monolithically (POST, PUT with the body) and in 16 MiB PATCHes, then
 `SMALL_IMAGES` small images one after the other (a 1 MiB layer, its config, the manifest by tag).
 Every push carries content no server has seen (a stamp in the first bytes), so nothing is
@@ -30,11 +33,16 @@ from .workloads import Pusher, sha256_digest
 MIB = 1 << 20
 REPO = "bench/push-through"
 CHUNK = 16 * MIB
-SMALL_IMAGES = 3
+SMALL_IMAGES = 20             # per measurement: a few milliseconds each, so one hiccup weighs little
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-# (origin pushed to directly, the edge in front of it): the servers' names in results.json
-PAIRS = [("ocicache", "edge of ocicache"), ("distribution", "edge of distribution")]
-SERVERS = [name for pair in PAIRS for name in pair]
+ORIGINS = ["ocicache", "distribution"]
+RELAY_KINDS = ["nginx", "aiohttp relay"]
+# (origin pushed to directly, the edge in front of it): names in results.json
+PAIRS = [(origin, f"edge of {origin}") for origin in ORIGINS]
+# the relays in front of each origin, by kind (servers.NginxRelay, servers.AioRelay)
+RELAYS = {origin: {kind: f"{kind} in front of {origin}" for kind in RELAY_KINDS} for origin in ORIGINS}
+GROUPS = [(origin, edge, *RELAYS[origin].values()) for origin, edge in PAIRS]
+SERVERS = [name for group in GROUPS for name in group]
 BLOB_MONOLITHIC = "push-through blob, monolithic"
 BLOB_CHUNKED = "push-through blob, 16 MiB chunks"
 SMALL = "push-through small image (1 MiB layer)"
@@ -70,7 +78,8 @@ def push_small_image(pusher: Pusher, layer: bytearray, stamp: int) -> None:
 class PushThrough:
     """Runs the workload against `url_of(name)` for every server in SERVERS; `record(workload,
     server, {metric: value})` receives each measurement, `log(line)` a progress line.
-    `pids_of(name)`, when given, is (the origin's PID, the edge's PID or None) for a server."""
+    `pids_of(name)`, when given, is (the origin's PID, the edge's or the relay's PID, or None)
+    for a server."""
 
     def __init__(self, url_of: Callable[[str], str], size: int, record, log,
                  pids_of: Callable[[str], tuple[int, int | None]] | None = None) -> None:
@@ -87,8 +96,7 @@ class PushThrough:
     def _cpu(self, name: str) -> tuple[float, float, float]:
         """CPU seconds so far: the origin's processes, the edge's (0 without one), this process."""
         origin, edge = self.pids_of(name)
-        mine = os.times()
-        return tree_cpu_seconds(origin), tree_cpu_seconds(edge) if edge else 0.0, mine.user + mine.system
+        return tree_cpu_seconds(origin), tree_cpu_seconds(edge) if edge else 0.0, time.process_time()
 
     def _metered(self, name: str, push: Callable[[Pusher], tuple[float, int]], pusher: Pusher) -> dict[str, float]:
         """Run `push` (which returns its value and how many pushes it made); its value and, with
@@ -103,8 +111,8 @@ class PushThrough:
 
     def _each(self, rep: int, prepare: Callable[[], Callable[[Pusher], tuple[float, int]]],
               workload: str, metric: str) -> None:
-        for pair in _rotated(PAIRS, rep):
-            for name in _rotated(list(pair), rep):
+        for group in _rotated(GROUPS, rep):
+            for name in _rotated(list(group), rep):
                 push = prepare()  # fresh content, hashed before the measured window
                 pusher = Pusher(self.url_of(name))
                 try:

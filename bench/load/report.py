@@ -13,7 +13,8 @@ import json
 import statistics
 from pathlib import Path
 
-from .pushthrough import CPU_METRICS as PUSH_CPU, PAIRS as PUSH_PAIRS, WORKLOADS as PUSH_WORKLOADS
+from .pushthrough import (CPU_METRICS as PUSH_CPU, PAIRS as PUSH_PAIRS, RELAY_KINDS, RELAYS as PUSH_RELAYS,
+                          WORKLOADS as PUSH_WORKLOADS)
 
 DURABLE = "dd conv=fsync"   # run.py records the disk's durable write beside the pushes under this name
 # (label, workload, metric, ours, baselines (best of them), target, higher is better)
@@ -137,8 +138,12 @@ def header(m: dict) -> list[str]:
 
 def push_through(doc: dict) -> list[str]:
     """The push-through table (issue 15): each pair's direct and through-the-edge medians and the
-    ratio edge / direct against the goal; empty when the run has no push-through results."""
+    ratio edge / direct against the goal, beside each relay's relay / direct when the run has
+    them (the floors: what a hop alone costs on this machine, and on this stack); empty when the
+    run has no push-through results."""
     results, size = doc["results"], doc["machine"].get("push-through blob MiB", "?")
+    kinds = [k for k in RELAY_KINDS if any(PUSH_RELAYS[o][k] in results.get(w, {}) for w, _ in PUSH_WORKLOADS
+                                           for o, _ in PUSH_PAIRS)]
     rows = []
     for workload, metric in PUSH_WORKLOADS:
         for origin, edge in PUSH_PAIRS:
@@ -146,21 +151,33 @@ def push_through(doc: dict) -> list[str]:
             if r is None:
                 continue
             value, per_rep, _ = r
-            spread = f" ({min(per_rep):.2f}–{max(per_rep):.2f})" if len(per_rep) > 1 else ""
+            relay_cells = ""
+            for kind in kinds:
+                relay = ratio(results, workload, metric, PUSH_RELAYS[origin][kind], [origin], True)
+                relay_cells += (f" {_cell(results[workload][PUSH_RELAYS[origin][kind]][metric])} | "
+                                f"{relay[0]:.2f}x{_spread(relay[1])} |" if relay else " | |")
             rows.append(f"| {workload.replace('blob', f'{size} MiB blob')} | {metric} | {origin} | "
                         f"{_cell(results[workload][origin][metric])} | {_cell(results[workload][edge][metric])} | "
-                        f"{value:.2f}x{spread} | >= {PUSH_THROUGH_GOAL:g}x | "
-                        f"{'yes' if value >= PUSH_THROUGH_GOAL else '**no**'} |")
+                        f"{value:.2f}x{_spread(per_rep)} | >= {PUSH_THROUGH_GOAL:g}x | "
+                        f"{'yes' if value >= PUSH_THROUGH_GOAL else '**no**'} |{relay_cells}")
     if not rows:
         return []
+    head = ("| workload | metric | origin | direct to the origin | through an edge in front of it | "
+            "edge / direct | goal | met |" + "".join(f" through {k} | {k} / direct |" for k in kinds))
     return ["### Push through an edge vs directly to its origin (medians, min–max; ratio of medians, "
-            "per-repetition ratios in brackets)", "",
-            "| workload | metric | origin | direct to the origin | through an edge in front of it | "
-            "edge / direct | goal | met |", "|---|---|---|---|---|---|---|---|", *rows, "",
+            "per-repetition ratios in brackets)", "", head, "|" + "---|" * (head.count("|") - 1), *rows, "",
             "Direct and through the edge alternate push by push, the order rotated each repetition; "
             "every push is content no server has seen; `sync` after each. The edge of ocicache: "
             "`ocicache serve --origin <the ocicache node>`; the edge of distribution: `--origin <the "
-            "distribution instance>`. Both edges: one worker per core, their defaults otherwise."]
+            "distribution instance>`. Both edges: one worker per core, their defaults otherwise."
+            + (" The relays stream every request and answer through and keep nothing: nginx "
+               "(`proxy_request_buffering off`, kept-alive upstream connections, no access log) is "
+               "what a hop costs on this machine; the aiohttp relay (bench/load/aiorelay.py, aiohttp "
+               "on uvloop, one worker per core) is what a hop costs on ocicache's own stack." if kinds else "")]
+
+
+def _spread(per_rep: list[float]) -> str:
+    return f" ({min(per_rep):.2f}–{max(per_rep):.2f})" if len(per_rep) > 1 else ""
 
 
 def push_cpu(doc: dict) -> list[str]:
@@ -176,14 +193,16 @@ def push_cpu(doc: dict) -> list[str]:
     for workload, _ in PUSH_WORKLOADS:
         for origin, edge in PUSH_PAIRS:
             w = results.get(workload, {})
-            if any(m not in w.get(s, {}) for s in (origin, edge) for m in PUSH_CPU):
+            paths = [(s, p) for s, p in ((origin, "direct"), (edge, "through the edge"),
+                                         *((PUSH_RELAYS[origin][k], f"through {k}") for k in RELAY_KINDS))
+                     if s in w]
+            if any(m not in w[s] for s, _ in paths for m in PUSH_CPU) or len(paths) < 2:
                 continue
-            med = {s: {m: statistics.median(w[s][m]) for m in PUSH_CPU} for s in (origin, edge)}
-            through = sum(med[edge][m] for m in PUSH_CPU[:3])
-            ceiling = med[origin]["wall ms"] * cores / through if through else float("inf")
-            for server, path in ((origin, "direct"), (edge, "through the edge")):
-                m = med[server]
-                busy = sum(m[k] for k in PUSH_CPU[:3]) / m["wall ms"] if m["wall ms"] else 0
+            for server, path in paths:
+                m = {k: statistics.median(w[server][k]) for k in PUSH_CPU}
+                cpu = sum(m[k] for k in PUSH_CPU[:3])
+                busy = cpu / m["wall ms"] if m["wall ms"] else 0
+                ceiling = statistics.median(w[origin]["wall ms"]) * cores / cpu if cpu else float("inf")
                 rows.append(f"| {workload.replace('blob', f'{size} MiB blob')} | {origin} | {path} | "
                             f"{_fmt(m['wall ms'])} | {_fmt(m['origin CPU ms'])} | {_fmt(m['edge CPU ms'])} | "
                             f"{_fmt(m['client CPU ms'])} | {busy:.2f} | "
@@ -191,8 +210,8 @@ def push_cpu(doc: dict) -> list[str]:
     if not rows:
         return []
     return [f"### CPU per push, and the ceiling it sets on {cores} cores (medians per push; per image for small images)", "",
-            "| workload | origin | path | wall ms | origin CPU ms | edge CPU ms | client CPU ms | "
-            "cores busy | edge / direct at most |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
+            "| workload | origin | path | wall ms | origin CPU ms | edge (or relay) CPU ms | client CPU ms | "
+            "cores busy | its / direct at most |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
             "CPU of the origin's processes, the edge's and the benchmark client's, over the same window "
             "as the push's wall time; \"cores busy\" is their sum over the wall time. The three share "
             f"the machine's {cores} cores, so a push through the edge takes at least the sum of its three "

@@ -27,7 +27,7 @@ from pathlib import Path
 from . import report
 from .dockerpull import DockerPull
 from .pushthrough import PushThrough
-from .servers import Distribution, Nginx, Ocicache, PssPeaks, self_signed
+from .servers import AioRelay, Distribution, Nginx, NginxRelay, Ocicache, PssPeaks, self_signed
 from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, durable_write_mbps,
                         loopback_copy_mbps, range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
 
@@ -73,6 +73,8 @@ class Bench:
         self.docker: DockerPull | None = None
         self.edge: Ocicache | None = None
         self.push_edge: Ocicache | None = None
+        self.relay: NginxRelay | None = None
+        self.aio_relays: dict[str, AioRelay] = {}
         self.started: list = []
         self.results: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.stamp = 0
@@ -101,6 +103,13 @@ class Bench:
             self.push_edge = Ocicache(self.work / "push-edge", "--origin", self.oci.url,
                                       "--cache-max-bytes", str(64 << 30))
             self._start(self.push_edge)
+            self.relay = NginxRelay(self.work / "nginx-relay", {"ocicache": self.oci.url,
+                                                                "distribution": self.dist.url})
+            self._start(self.relay)
+            self.aio_relays = {name: AioRelay(self.work / f"aiohttp-relay-{name}", server.url)
+                               for name, server in (("ocicache", self.oci), ("distribution", self.dist))}
+            for relay in self.aio_relays.values():
+                self._start(relay)
         if only == "docker-pull" or (only is None and self.docker_mb):
             self.docker = DockerPull(self.work / "docker", self.docker_mb, self.dist, self.record, log)
             self.started.append(self.docker)
@@ -114,6 +123,10 @@ class Bench:
                 log(f"stopping {type(server).__name__} failed: {exc}")
 
     def base_url(self, name: str) -> str:
+        if name.startswith("nginx in front of "):
+            return self.relay.url(name.removeprefix("nginx in front of "))
+        if name.startswith("aiohttp relay in front of "):
+            return self.aio_relays[name.removeprefix("aiohttp relay in front of ")].url
         if name.startswith("nginx"):
             return {"nginx": f"http://127.0.0.1:{self.nginx.port_sendfile}",
                     "nginx-copy": f"http://127.0.0.1:{self.nginx.port_copy}",
@@ -126,7 +139,11 @@ class Bench:
         """The push-through workload's (origin PID, edge PID or None) for one of its servers."""
         return {"ocicache": (self.oci.pid(), None), "distribution": (self.dist.pid(), None),
                 "edge of ocicache": (self.oci.pid(), self.push_edge.pid()),
-                "edge of distribution": (self.dist.pid(), self.edge.pid())}[name]
+                "edge of distribution": (self.dist.pid(), self.edge.pid()),
+                "nginx in front of ocicache": (self.oci.pid(), self.relay.pid()),
+                "nginx in front of distribution": (self.dist.pid(), self.relay.pid()),
+                "aiohttp relay in front of ocicache": (self.oci.pid(), self.aio_relays["ocicache"].pid()),
+                "aiohttp relay in front of distribution": (self.dist.pid(), self.aio_relays["distribution"].pid())}[name]
 
     def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
         return f"{self.base_url(name)}/v2/{repo}/blobs/{digest}"

@@ -14,8 +14,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -245,6 +247,88 @@ http {{
 
     def peak_rss(self) -> int:
         return tree_peak_rss(self.proc.pid)
+
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class NginxRelay:
+    """One nginx relaying to each of `origins` ({name: base URL}) on a port of its own, as a
+    reverse proxy does the least it can: requests and answers streamed through unbuffered, kept-alive
+    connections to the origin, the client's Host passed on (so an origin's Location names the
+    relay), no access log. The push-through workload's floor for the cost of a hop."""
+
+    def __init__(self, root: Path, origins: dict[str, str]) -> None:
+        self.dir, self.origins = root, origins
+        self.ports: dict[str, int] = {}
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self) -> None:
+        d = self.dir
+        (d / "tmp").mkdir(parents=True, exist_ok=True)
+        self.ports = {name: free_port() for name in self.origins}
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temps = "".join(f"  {k}_temp_path {d}/tmp/{k};\n" for k in ("client_body", "proxy", "fastcgi",
+                                                                    "uwsgi", "scgi"))
+        servers = "".join(
+            f"  upstream origin{i} {{ server {urllib.parse.urlsplit(url).netloc}; keepalive 32; }}\n"
+            f"  server {{ listen 127.0.0.1:{self.ports[name]}; client_max_body_size 0;\n"
+            f"    location / {{ proxy_pass http://origin{i}; proxy_http_version 1.1; "
+            f"proxy_set_header Connection \"\"; proxy_set_header Host $http_host; "
+            f"proxy_request_buffering off; proxy_buffering off; }} }}\n"
+            for i, (name, url) in enumerate(self.origins.items()))
+        (d / "nginx.conf").write_text(f"""{user}worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+{temps}{servers}}}
+""")
+        log = open(d / "stderr.log", "ab")
+        self.proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        for name in self.origins:
+            _wait_http(self.url(name) + "/v2/", self.proc)
+
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class AioRelay:
+    """bench/load/aiorelay.py relaying to `origin`: the least a relay on ocicache's own stack
+    does (aiohttp on uvloop, one worker per core). The push-through workload's floor for a hop
+    on this stack."""
+
+    def __init__(self, root: Path, origin: str) -> None:
+        self.dir, self.origin = root, origin
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        log = open(self.dir / "stderr.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.load.aiorelay", self.origin, str(self.port)],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        log.close()
+        _wait_http(self.url + "/v2/", self.proc)
 
     def pid(self) -> int:
         return self.proc.pid
