@@ -16,7 +16,9 @@ local copy.
 
 A POST takes a session opened at the origin ahead of it when there is one for the repository
 (origin/sessionpool.py, `[origin] sessions_ahead`): the same origin session a forwarded POST
-would have opened, without the round trip.
+would have opened, without the round trip. Such a session's empty local copy is made as it is
+opened (`_open_ahead`), while no request waits for it, and removed as soon as the pool gives
+the session up (`_drop_ahead`).
 
 One request per session at a time on this node (`_held`): an asyncio lock within a worker and
 flock(2) on `fwd-<id>.data` across the node's workers, so two PATCHes of one session landing on
@@ -61,7 +63,8 @@ class ForwardedUploads(UploadStore):
         self.origin = origin
         self.local = local
         self.copies = SessionCopies(local.spool_dir if local is not None else None)
-        self.pool = SessionPool(self._open_at_origin, self._cancel_at_origin, depth=sessions_ahead)
+        self.pool = SessionPool(self._open_ahead, self._cancel_at_origin, depth=sessions_ahead,
+                                given_up=self._drop_ahead)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -154,15 +157,34 @@ class ForwardedUploads(UploadStore):
                                        f"cancelling upload {upload_id.partition('?')[0][:64]} of {repo}")
         resp.release()
 
+    async def _open_ahead(self, repo: str) -> str:
+        """A session for the pool: opened at the origin, its empty local copy made now."""
+        upload_id = await self._open_at_origin(repo)
+        self._begin_copy(ForwardedSession(upload_id, repo))
+        return upload_id
+
+    def _drop_ahead(self, repo: str, upload_id: str) -> None:
+        """The local copy of a session the pool gives up (the pool cancels it at the origin)."""
+        self.copies.drop(ForwardedSession(upload_id, repo))
+
+    def _begin_copy(self, session: ForwardedSession) -> None:
+        """This node's copy of a session holding no bytes yet (nothing without a store)."""
+        if self.local is None:
+            return
+        session.hasher = hashing.new(session.algorithm)
+        self.copies.paths(session)[0].write_bytes(b"")
+        self.copies.save(session)
+
     async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
-        """A session at the origin: one opened ahead for `repo` (origin/sessionpool.py), else a POST now."""
-        upload_id = self.pool.take(repo) or await self._open_at_origin(repo)
-        session = ForwardedSession(upload_id, repo, algorithm=digest.algorithm if digest else "sha256")
-        if self.local is not None:
-            session.hasher = hashing.new(session.algorithm)
-            paths = self.copies.paths(session)
-            paths[0].write_bytes(b"")
-            self.copies.save(session)
+        """A session at the origin: one opened ahead for `repo` (origin/sessionpool.py), its local
+        copy made then in sha256, else a POST now."""
+        algorithm = digest.algorithm if digest else "sha256"
+        ahead = self.pool.take(repo)
+        session = ForwardedSession(ahead or await self._open_at_origin(repo), repo, algorithm=algorithm)
+        if ahead is not None and algorithm == ForwardedSession.algorithm and self.local is not None:
+            session.hasher = hashing.new(algorithm)  # its empty copy was made by _open_ahead
+        else:
+            self._begin_copy(session)
         return session
 
     @asynccontextmanager

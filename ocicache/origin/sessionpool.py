@@ -38,9 +38,12 @@ CLOSE_SECONDS = 5.0
 class SessionPool:
     def __init__(self, open_one: Callable[[str], Awaitable[str]], cancel_one: Callable[[str, str], Awaitable[None]],
                  depth: int = 2, max_repos: int = 32, max_age: float = 30.0, backoff: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """`open_one(repo)` -> the origin's session id; `cancel_one(repo, id)` cancels one."""
-        self.open_one, self.cancel_one = open_one, cancel_one
+                 clock: Callable[[], float] = time.monotonic,
+                 given_up: Callable[[str, str], None] | None = None) -> None:
+        """`open_one(repo)` -> the origin's session id; `cancel_one(repo, id)` cancels one;
+        `given_up(repo, id)`, called at once when the pool gives a session up (before the
+        cancel reaches the origin), removes what the caller keeps for it."""
+        self.open_one, self.cancel_one, self.given_up = open_one, cancel_one, given_up
         self.depth, self.max_repos, self.max_age, self.backoff = depth, max_repos, max_age, backoff
         self.clock = clock
         self._ready: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
@@ -97,6 +100,8 @@ class SessionPool:
             ready.append((self.clock(), session))
 
     def _cancel(self, repo: str, session: str) -> None:
+        if self.given_up is not None:
+            self.given_up(repo, session)
         task = asyncio.get_running_loop().create_task(self._cancel_quietly(repo, session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -124,8 +129,11 @@ class SessionPool:
             task.cancel()
         await asyncio.gather(*self._filling.values(), return_exceptions=True)
         ready, self._ready = self._ready, OrderedDict()
-        cancels = [asyncio.ensure_future(self._cancel_quietly(repo, session)) for repo, sessions in ready.items()
-                   for _, session in sessions] + list(self._tasks)
+        held = [(repo, session) for repo, sessions in ready.items() for _, session in sessions]
+        if self.given_up is not None:
+            for repo, session in held:
+                self.given_up(repo, session)
+        cancels = [asyncio.ensure_future(self._cancel_quietly(repo, session)) for repo, session in held] + list(self._tasks)
         if cancels:
             # an origin that no longer answers does not hold the node's stop: its expiry takes them
             await asyncio.wait(cancels, timeout=CLOSE_SECONDS)

@@ -33,6 +33,7 @@ from ocicache import config
 from ocicache.app import make_app
 
 from ..conftest import s3_overrides
+from ..edge.origins import copies_with_bytes
 from ..nodeproc import NodeProcess
 from .nodeclient import NodeClient
 
@@ -177,12 +178,13 @@ async def client(request, aiohttp_client, target, cfg):
 def staged(nodes: list[NodeProcess]) -> list[str]:
     """Upload bytes staged on a process target's nodes: sessions holding bytes (<data>/uploads/;
     not the empty ones an edge keeps open at its origin ahead of POSTs: origin/sessionpool.py)
-    and an edge's local copies of what it writes through (<data>/cache/partial/fwd-*)."""
+    and an edge's local copies holding bytes of what it writes through (<data>/cache/partial/
+    fwd-*; not the empty copies of those sessions opened ahead)."""
     found = []
     for node in nodes:
         for session in (node.data_dir / "uploads").glob("*"):
             data = session / "data"
             if not data.exists() or data.stat().st_size > 0:
                 found += [str(p) for p in session.rglob("*") if p.is_file()]
-        found += [str(p) for p in (node.data_dir / "cache" / "partial").glob("fwd-*")]
+        found += [str(p) for p in copies_with_bytes(node.data_dir)]
     return found

@@ -103,3 +103,20 @@ def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def copies_with_bytes(data_dir: Path) -> list[Path]:
+    """The files of an edge's local copies of forwarded uploads (<data>/cache/partial/fwd-*)
+    that hold bytes: a copy that is not empty, or a state that counts bytes. The empty copies of
+    the sessions an edge keeps open at its origin ahead of POSTs (origin/forwarded.py
+    `_open_ahead`) hold none and are not listed."""
+    found = []
+    for path in (data_dir / "cache" / "partial").glob("fwd-*"):
+        try:
+            if path.suffix == ".data" and path.stat().st_size > 0:
+                found.append(path)
+            elif path.suffix == ".json" and json.loads(path.read_text()).get("offset") != 0:
+                found.append(path)
+        except (OSError, ValueError):
+            continue  # removed meanwhile
+    return found

@@ -19,7 +19,7 @@ from ..distribution import Distribution
 from ..nodeproc import NodeProcess
 from ..ocisync import request, sha
 from .conftest import EDGE_ENV
-from .origins import holders, push_blob, wait_for
+from .origins import copies_with_bytes, holders, push_blob, wait_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -51,9 +51,9 @@ def origin_upload_bytes(registry: Distribution) -> int:
 
 
 def staged(edge: NodeProcess) -> list:
-    """Upload copies in the edge's spool, and blob files in its store."""
+    """Upload copies holding bytes in the edge's spool, and blob files in its store."""
     cache = edge.data_dir / "cache"
-    return list((cache / "partial").glob("fwd-*")) + [p for p in (cache / "blobs").rglob("*") if p.is_file()]
+    return copies_with_bytes(edge.data_dir) + [p for p in (cache / "blobs").rglob("*") if p.is_file()]
 
 
 def assert_retryable(status: int, body: bytes, registry: Distribution, request_to_origin: str) -> None:

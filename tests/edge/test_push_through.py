@@ -8,7 +8,7 @@ import os
 from urllib.parse import urlsplit
 
 from ..ocisync import OCI_MANIFEST, request, sha
-from .origins import push_blob, push_image
+from .origins import copies_with_bytes, push_blob, push_image
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -78,7 +78,7 @@ def test_digest_mismatch_commits_nothing_anywhere(origin, make_edge):
     for url in (origin.url, edge.url):
         assert request(url, "HEAD", f"/v2/pt/bad/blobs/{wrong}")[0] == 404
         assert request(url, "HEAD", f"/v2/pt/bad/blobs/{sha(data)}")[0] == 404
-    assert not list((edge.data_dir / "cache" / "partial").glob("fwd-*"))
+    assert not copies_with_bytes(edge.data_dir)
 
 
 def test_image_push_tag_pull_and_delete_through_edge(origin, make_edge):
@@ -132,7 +132,7 @@ def test_origin_gone_mid_upload_is_retryable_never_201(origin, make_edge, proxy)
     proxy.stop()  # the origin is gone for the edge
     status, _, body = request(edge.url, "PATCH", location, data, OCTET)
     assert status >= 500 and json.loads(body)["errors"][0]["code"] == "UNAVAILABLE", (status, body)
-    assert not list((edge.data_dir / "cache" / "partial").glob("fwd-*.data"))
+    assert not copies_with_bytes(edge.data_dir)
 
 
 
@@ -170,7 +170,7 @@ def test_session_back_on_edge_a_after_edge_b_appended(origin, make_edge):
         status, got, body = _get(url, f"/v2/pt/back/blobs/{digest}")
         assert status == 200 and body == data, (url, status)
         assert int(got["Content-Length"]) == len(data)
-    assert not list((a.data_dir / "cache" / "partial").glob("fwd-*"))
+    assert not copies_with_bytes(a.data_dir)
 
 
 def test_empty_final_put_on_edge_a_after_edge_b_appended(origin, make_edge):
@@ -190,4 +190,4 @@ def test_empty_final_put_on_edge_a_after_edge_b_appended(origin, make_edge):
     for url in (origin.url, a.url):
         status, _, body = _get(url, f"/v2/pt/emptyput/blobs/{digest}")
         assert status == 200 and body == first + second, (url, status)
-    assert not list((a.data_dir / "cache" / "partial").glob("fwd-*"))
+    assert not copies_with_bytes(a.data_dir)

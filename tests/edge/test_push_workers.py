@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ocicache.origin.sessioncopies import SessionCopies
+
 from ..ocisync import request, sha
-from .origins import holders, wait_for
+from .origins import copies_with_bytes, holders, wait_for
 
 OCTET = "application/octet-stream"
 
@@ -57,9 +59,9 @@ def test_two_patches_of_one_session_on_two_workers_are_serialised(origin, proxy,
     a.putheader("Content-Length", str(len(first)))
     a.endheaders()
     a.send(first[:200_000])
-    copies = lambda: list(spool.glob("fwd-*.data"))  # noqa: E731
-    wait_for(lambda: copies() and copies()[0].stat().st_size >= 200_000, "worker A to copy half of PATCH 1")
-    (copy,) = copies()
+    # this session's copy (the edge also keeps empty copies of sessions opened ahead)
+    copy = SessionCopies(spool).paths_of(location.rsplit("/", 1)[1])[0]
+    wait_for(lambda: copy.exists() and copy.stat().st_size >= 200_000, "worker A to copy half of PATCH 1")
     # PATCH 2 of the same session on worker B, while PATCH 1 is in flight: B waits for the
     # session (holding the copy open to lock it) and asks the origin nothing meanwhile
     b.request("PATCH", location, body=second, headers={"Content-Type": OCTET})
@@ -83,6 +85,7 @@ def test_two_patches_of_one_session_on_two_workers_are_serialised(origin, proxy,
     status, _, body = request(edge.url, "GET", f"/v2/wk/one/blobs/{digest}")
     assert status == 200 and body == first + second
     assert proxy.counts[("GET", "blob")] == 0, proxy.requests  # served from the copy kept at the PUT
-    assert copies() == []
+    assert not copy.exists() and not copy.with_suffix(".json").exists()
+    assert copies_with_bytes(edge.data_dir) == []
     a.close()
     b.close()

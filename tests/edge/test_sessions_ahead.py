@@ -4,8 +4,11 @@ origin, the session is the origin's own (the push lands there), and the sessions
 are cancelled at the origin when the edge stops."""
 from __future__ import annotations
 
+import json
 import os
 from urllib.parse import urlsplit
+
+from ocicache.origin.sessioncopies import SessionCopies
 
 from ..ocisync import request, sha
 from .origins import push_blob, wait_for
@@ -54,3 +57,33 @@ def test_sessions_ahead_can_be_turned_off(origin, proxy, make_edge):
     push_blob(edge.url, "ahead/off", os.urandom(10_000))
     push_blob(edge.url, "ahead/off", os.urandom(10_000))
     assert _posts_answered(proxy, "ahead/off") == 2, proxy.requests
+
+
+def test_a_session_opened_ahead_has_its_empty_copy_made_then_and_removed_when_given_up(origin, proxy, make_edge):
+    """The edge makes the empty local copy of a session it opens ahead as it opens it, so the
+    POST that takes it writes nothing; the copies of the sessions still held go when it stops."""
+    edge = make_edge()
+    spool = edge.data_dir / "cache" / "partial"
+    push_blob(edge.url, "ahead/copies", os.urandom(10_000))
+    wait_for(lambda: _posts_answered(proxy, "ahead/copies") >= 3, "the edge to open two sessions ahead")
+    wait_for(lambda: len(list(spool.glob("fwd-*.json"))) == 2, "the two empty copies")
+    held = sorted(spool.glob("fwd-*.data"))
+    assert len(held) == 2 and all(p.stat().st_size == 0 for p in held), held
+    assert all(json.loads(p.with_suffix(".json").read_text())["offset"] == 0 for p in held)
+    status, got, body = request(edge.url, "POST", "/v2/ahead/copies/blobs/uploads/")
+    assert status == 202, (status, body)
+    location = urlsplit(got["Location"])
+    copy = SessionCopies(spool).paths_of(location.path.rsplit("/", 1)[1])[0]
+    assert copy in held  # the POST took a session opened ahead, its copy made already
+    data = os.urandom(300_000)
+    path = location.path + (f"?{location.query}" if location.query else "")
+    status, got, body = request(edge.url, "PATCH", path, data, OCTET)
+    assert status == 202, (status, body)
+    assert copy.read_bytes() == data  # the PATCH went into that copy
+    location = urlsplit(got["Location"])
+    path = location.path + (f"?{location.query}&" if location.query else "?")
+    status, _, body = request(edge.url, "PUT", f"{path}digest={sha(data)}", b"", OCTET)
+    assert status == 201, (status, body)
+    assert not copy.exists()  # kept in the store
+    edge.stop()  # the sessions still held are given up, their copies with them
+    assert list(spool.glob("fwd-*")) == []

@@ -138,3 +138,27 @@ def test_depth_zero_opens_nothing():
         assert origin.opened == [] and pool.held() == 0
         await pool.close()
     asyncio.run(run())
+
+
+def test_given_up_is_told_at_once_of_every_session_the_pool_gives_up():
+    """`given_up` runs before the pool yields to the loop: whoever looks right after a flush, an
+    expiry or the close finds the caller's state for those sessions gone already."""
+    async def run():
+        origin, clock = FakeOrigin(), Clock()
+        dropped: list[str] = []
+        pool = SessionPool(origin.open_one, origin.cancel_one, clock=clock, depth=1,
+                           given_up=lambda repo, session: dropped.append(session))
+        pool.take("a")
+        pool.take("b")
+        await settle()
+        pool.flush("a")
+        assert dropped == ["a#0"] and origin.cancelled == []  # told now; the origin hears later
+        clock.now += 31  # older than max_age: given up as it is found, not handed out
+        assert pool.take("b") is None
+        assert dropped == ["a#0", "b#1"]
+        await settle()
+        held = [s for s in origin.opened if s not in dropped]
+        assert held and pool.held() == len(held)
+        await pool.close()
+        assert sorted(dropped) == sorted(origin.opened) == sorted(origin.cancelled)
+    asyncio.run(run())
