@@ -161,7 +161,10 @@ def test_hang_until_stop(node):
 
     thread = threading.Thread(target=client)
     thread.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while not proxy.requests and time.monotonic() < deadline:  # the request reached the proxy
+        time.sleep(0.02)
+    time.sleep(0.2)  # and, hung, gets no answer
     assert outcome == [] and proxy.requests == [("GET", "/v2/", 0)]
     started = time.monotonic()
     proxy.stop()

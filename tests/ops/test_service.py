@@ -127,9 +127,11 @@ def test_sighup_reloads_the_admin_token_without_dropping_connections(tmp_path):
         assert (_admin_status(conn, new), _admin_status(conn, old)) == (405, 401)   # same connection
         token_file.write_text("short")                        # invalid: refused, old config kept
         node.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        assert _admin_status(conn, new) == 405 and node.proc.poll() is None
+        deadline = time.monotonic() + 10
+        while "reload refused" not in node.log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "reload refused" in node.log_path.read_text()
+        assert _admin_status(conn, new) == 405 and node.proc.poll() is None
     finally:
         node.stop()
 
