@@ -190,6 +190,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _start_nginx(d: Path, http_body: str) -> subprocess.Popen:
+    """nginx in the foreground on the config `nginx.conf` in `d`: one worker per core, its pid,
+    logs and temporary files in `d`, and `http_body` inside its `http` block."""
+    (d / "tmp").mkdir(parents=True, exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temps = "".join(f"  {k}_temp_path {d}/tmp/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (d / "nginx.conf").write_text(f"""{user}worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  keepalive_requests 1000000;
+{temps}{http_body}}}
+""")
+    log = open(d / "stderr.log", "ab")
+    proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
 class Nginx:
     """One nginx master with three servers on the same folder: sendfile on, sendfile off, and
     HTTPS (sendfile on) with `tls` = (cert, key): ocicache's cipher list, TLS 1.2 and 1.3."""
@@ -203,7 +224,6 @@ class Nginx:
 
     def start(self) -> None:
         self.www.mkdir(parents=True, exist_ok=True)
-        (self.dir / "tmp").mkdir(exist_ok=True)
         self.port_sendfile, self.port_copy = free_port(), free_port()
         https = ""
         if self.tls:
@@ -211,27 +231,11 @@ class Nginx:
             https = (f"  server {{ listen 127.0.0.1:{self.port_tls} ssl; root {self.www}; sendfile on; "
                      f"tcp_nopush on;\n    ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]};\n"
                      f"    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers {CIPHERS}; ssl_prefer_server_ciphers on; }}\n")
-        d = self.dir
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        temps = "".join(f"  {k}_temp_path {d}/tmp/{k};\n" for k in ("client_body", "proxy", "fastcgi",
-                                                                    "uwsgi", "scgi"))
-        (d / "nginx.conf").write_text(f"""{user}worker_processes auto;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  default_type application/octet-stream;
-  access_log {d}/access.log;
-  keepalive_requests 1000000;
-{temps}  server {{ listen 127.0.0.1:{self.port_sendfile}; root {self.www}; sendfile on; tcp_nopush on; }}
+        self.proc = _start_nginx(self.dir, f"""  default_type application/octet-stream;
+  access_log {self.dir}/access.log;
+  server {{ listen 127.0.0.1:{self.port_sendfile}; root {self.www}; sendfile on; tcp_nopush on; }}
   server {{ listen 127.0.0.1:{self.port_copy}; root {self.www}; sendfile off; }}
-{https}}}
-""")
-        log = open(d / "stderr.log", "ab")
-        self.proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+{https}""")
         _wait_http(f"http://127.0.0.1:{self.port_sendfile}/", self.proc)
         _wait_http(f"http://127.0.0.1:{self.port_copy}/", self.proc)
         if self.tls:
@@ -270,12 +274,7 @@ class NginxRelay:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self) -> None:
-        d = self.dir
-        (d / "tmp").mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in self.origins}
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        temps = "".join(f"  {k}_temp_path {d}/tmp/{k};\n" for k in ("client_body", "proxy", "fastcgi",
-                                                                    "uwsgi", "scgi"))
         servers = "".join(
             f"  upstream origin{i} {{ server {urllib.parse.urlsplit(url).netloc}; keepalive 32; }}\n"
             f"  server {{ listen 127.0.0.1:{self.ports[name]}; client_max_body_size 0;\n"
@@ -283,20 +282,7 @@ class NginxRelay:
             f"proxy_set_header Connection \"\"; proxy_set_header Host $http_host; "
             f"proxy_request_buffering off; proxy_buffering off; }} }}\n"
             for i, (name, url) in enumerate(self.origins.items()))
-        (d / "nginx.conf").write_text(f"""{user}worker_processes auto;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-{temps}{servers}}}
-""")
-        log = open(d / "stderr.log", "ab")
-        self.proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.proc = _start_nginx(self.dir, "  access_log off;\n" + servers)
         for name in self.origins:
             _wait_http(self.url(name) + "/v2/", self.proc)
 
