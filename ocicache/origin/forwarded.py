@@ -27,7 +27,7 @@ two workers never interleave the copy or its hash state; the second waits for th
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import os
 import re
 from contextlib import asynccontextmanager
@@ -44,7 +44,6 @@ from .sessioncopies import ForwardedSession, SessionCopies
 from .sessionpool import SessionPool
 from .uploads import UploadStore, flock_exclusive
 
-log = logging.getLogger("ocicache.forwarded")
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}")
 """An origin's upload id as it may appear in a path (no '/', not '.' or '..')."""
 
@@ -61,8 +60,7 @@ class ForwardedUploads(UploadStore):
         `sessions_ahead`: sessions kept open at the origin per repository pushed to (0: none)."""
         super().__init__()
         self.origin = origin
-        self.local = local
-        self.copies = SessionCopies(local.spool_dir if local is not None else None)
+        self.copies = SessionCopies(local.spool_dir if local is not None else None, local)
         self.pool = SessionPool(self._open_ahead, self._cancel_at_origin, depth=sessions_ahead,
                                 given_up=self._drop_ahead)
 
@@ -158,22 +156,16 @@ class ForwardedUploads(UploadStore):
         resp.release()
 
     async def _open_ahead(self, repo: str) -> str:
-        """A session for the pool: opened at the origin, its empty local copy made now."""
+        """A session for the pool: opened at the origin, its empty local copy made now (when
+        that fails, the POST that takes the session tries again: `create`)."""
         upload_id = await self._open_at_origin(repo)
-        self._begin_copy(ForwardedSession(upload_id, repo))
+        with contextlib.suppress(OSError):
+            self.copies.begin(ForwardedSession(upload_id, repo))
         return upload_id
 
     def _drop_ahead(self, repo: str, upload_id: str) -> None:
         """The local copy of a session the pool gives up (the pool cancels it at the origin)."""
         self.copies.drop(ForwardedSession(upload_id, repo))
-
-    def _begin_copy(self, session: ForwardedSession) -> None:
-        """This node's copy of a session holding no bytes yet (nothing without a store)."""
-        if self.local is None:
-            return
-        session.hasher = hashing.new(session.algorithm)
-        self.copies.paths(session)[0].write_bytes(b"")
-        self.copies.save(session)
 
     async def create(self, repo: str, digest: Digest | None = None) -> ForwardedSession:
         """A session at the origin: one opened ahead for `repo` (origin/sessionpool.py), its local
@@ -181,10 +173,10 @@ class ForwardedUploads(UploadStore):
         algorithm = digest.algorithm if digest else "sha256"
         ahead = self.pool.take(repo)
         session = ForwardedSession(ahead or await self._open_at_origin(repo), repo, algorithm=algorithm)
-        if ahead is not None and algorithm == ForwardedSession.algorithm and self.local is not None:
-            session.hasher = hashing.new(algorithm)  # its empty copy was made by _open_ahead
+        if ahead is not None and algorithm == ForwardedSession.algorithm and self.copies.has_empty(session):
+            session.hasher = hashing.new(algorithm)  # made by _open_ahead
         else:
-            self._begin_copy(session)
+            self.copies.begin(session)
         return session
 
     @asynccontextmanager
@@ -277,11 +269,11 @@ class ForwardedUploads(UploadStore):
     async def _forward(self, session: ForwardedSession, body: AsyncIterable[bytes], content_range: str | None,
                        digest: Digest | None = None) -> tuple[int, bool | None]:
         """A PATCH of the body to the origin's session (a PUT ?digest= with `digest`); returns
-        the bytes sent and, for a PUT, `_keep_local`'s answer.
+        the bytes sent and, for a PUT, `copies.keep_if_whole`'s answer.
 
         The local copy is hashed and written in a worker thread (hashwrite.py), a batch behind
         the bytes sent on, so the event loop only receives and sends; once the body has ended
-        it is settled (and, for a PUT, kept in the store: `_keep_local`) while the origin still
+        it is settled (and, for a PUT, kept in the store: `copies.keep_if_whole`) while the origin still
         verifies and writes. A copy kept that way before the origin's 201 is taken out of the
         store again when the origin refuses or fails: only the origin's answer makes the blob
         this node's. A copy that cannot be written (the edge's disk full) is given up and the
@@ -291,7 +283,7 @@ class ForwardedUploads(UploadStore):
         copy = HashWriter(session.hasher, fd, session.offset) if fd is not None else None
         start, resp, kept = session.offset, None, None
         relayed = CopiedBody(body, copy, None if digest is None else
-                             lambda: self._keep_local(session, digest, start + relayed.sent))
+                             lambda: self.copies.keep_if_whole(session, digest, start + relayed.sent))
         what = f"upload {session.segment[:64]} of {session.repo}" if digest is None else \
             f"finishing upload {session.segment[:64]} of {session.repo} as {digest}"
         try:
@@ -302,7 +294,7 @@ class ForwardedUploads(UploadStore):
         except BaseException:
             if resp is not None:
                 resp.release()
-            await self._unkeep(digest, kept)
+            await self.copies.unkeep(digest, kept)
             self.copies.drop(session)
             raise
         finally:
@@ -310,7 +302,7 @@ class ForwardedUploads(UploadStore):
                 os.close(fd)
         try:
             if resp.status != (202 if digest is None else 201):
-                await self._unkeep(digest, kept)
+                await self.copies.unkeep(digest, kept)
                 self.copies.drop(session)
                 raise await self.origin.passed_back(resp, what)
             session.offset = start + relayed.sent
@@ -336,11 +328,6 @@ class ForwardedUploads(UploadStore):
             return await self._write(session.repo, "PATCH", self._url(session), what, headers, data)
         return await self._write(session.repo, "PUT", self._url(session, {"digest": str(digest)}), what, headers, data)
 
-    async def _unkeep(self, digest: Digest | None, kept: bool | None) -> None:
-        """Take out of the store a copy `_keep_local` put there for a PUT the origin did not take."""
-        if digest is not None and kept:
-            await asyncio.to_thread(self.local.forget, digest)
-
     @staticmethod
     def mark(session: ForwardedSession) -> int:
         return session.offset
@@ -356,10 +343,10 @@ class ForwardedUploads(UploadStore):
         its 201 makes the blob the client's (and the local copy the store's). A copy whose
         offset the origin did not confirm and that does not hash to `digest` has the origin
         asked first: if another node appended, the copy is dropped and the origin verifies."""
-        actual = await self._local_digest(session, digest)
+        actual = await self.copies.digest(session, digest)
         if actual is not None and actual != digest and not session.confirmed:
             await self.refresh(session)
-            actual = await self._local_digest(session, digest)
+            actual = await self.copies.digest(session, digest)
         if actual is not None and actual != digest:
             await self.discard(session)
             raise self.digest_mismatch(session.repo, actual, digest)
@@ -378,42 +365,7 @@ class ForwardedUploads(UploadStore):
             resp.release()
         self.origin.pushed(session.repo, digest, session.offset)
         if session.hasher is not None:  # verified above against `digest`
-            await self._store_copy(session, digest, session.offset)
-
-    async def _local_digest(self, session: ForwardedSession, digest: Digest) -> Digest | None:
-        """What this node's copy hashes to in `digest`'s algorithm; None without a copy."""
-        paths = self.copies.paths(session) if session.hasher is not None else None
-        if paths is None:
-            return None
-        if digest.algorithm == session.algorithm:
-            return Digest.from_hex(session.hasher.hexdigest(), digest.algorithm)
-        return Digest.from_hex(await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm),
-                               digest.algorithm)
-
-    async def _keep_local(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
-        """The local copy (`size` bytes) to the store if it hashes to `digest`: True if the store
-        took it (it did not hold the blob), False if it did not need it; None without a copy that
-        hashes to `digest` (bytes came through another node) or when the store could not take it."""
-        actual = await self._local_digest(session, digest)
-        if actual is None:
-            return None
-        if actual != digest:
-            self.copies.drop(session)  # not whole here: bytes came through another node
-            return None
-        return await self._store_copy(session, digest, size)
-
-    async def _store_copy(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
-        """This node's verified copy to the store: `LocalCopies.keep`'s answer, None when the
-        store could not take it (the push itself is done; the next pull fetches the blob)."""
-        paths = self.copies.paths(session)
-        paths[1].unlink(missing_ok=True)
-        try:
-            return await asyncio.to_thread(self.local.keep, digest, paths[0], size)
-        except OSError as exc:
-            self.copies.drop(session)
-            log.warning("blob %s pushed to %s was not kept in this node's cache (%s); the next pull of it "
-                        "fetches it from the origin; check the cache disk", digest, session.repo, exc)
-            return None
+            await self.copies.store(session, digest, session.offset)
 
     async def discard(self, session: ForwardedSession) -> None:
         self.copies.drop(session)

@@ -4,19 +4,28 @@
 its offset and hash state (`<id>`: a hash of the origin's upload id, which may hold characters
 a file name should not). The `.data` file is written in place and never replaced, so it is
 what flock(2) guards across the node's workers; the `.json` beside it is swapped for a new file
-on every save. With no spool (an edge with no store) every method is a no-op.
+on every save. A finished copy that hashes to the pushed digest goes to the node's store
+(`keep_if_whole`, `store`: `LocalCopies.keep`), and is taken out again when the origin then
+refuses the push (`unkeep`). With no spool (an edge with no store) every method is a no-op.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..hotpaths import digest as hashing
 from ..hotpaths.digest import Hasher
+from ..reference import Digest
+from .base import LocalCopies
 from .uploads import load_hasher, state_key
+
+log = logging.getLogger("ocicache.forwarded")
 
 
 @dataclass
@@ -37,8 +46,9 @@ class ForwardedSession:
 
 
 class SessionCopies:
-    def __init__(self, spool_dir: Path | None) -> None:
-        self.spool_dir = spool_dir
+    def __init__(self, spool_dir: Path | None, local: LocalCopies | None = None) -> None:
+        """`local`: the store that takes finished copies (needed by `store` and `unkeep`)."""
+        self.spool_dir, self.local = spool_dir, local
         if spool_dir is not None:
             spool_dir.mkdir(parents=True, exist_ok=True)
 
@@ -51,6 +61,20 @@ class SessionCopies:
 
     def paths(self, session: ForwardedSession) -> tuple[Path, Path] | None:
         return self.paths_of(session.segment)
+
+    def begin(self, session: ForwardedSession) -> None:
+        """The copy of a session holding no bytes yet: an empty `.data` and its fresh state."""
+        paths = self.paths(session)
+        if paths is None:
+            return
+        session.hasher = hashing.new(session.algorithm)
+        paths[0].write_bytes(b"")
+        self.save(session)
+
+    def has_empty(self, session: ForwardedSession) -> bool:
+        """Whether a copy `begin` made is still there (an expiry sweep may have taken it)."""
+        paths = self.paths(session)
+        return paths is not None and all(path.exists() for path in paths)
 
     def save(self, session: ForwardedSession) -> None:
         paths = self.paths(session)
@@ -105,3 +129,44 @@ class SessionCopies:
             except OSError:
                 continue
         return expired
+
+    # ---- a finished copy and the store ----
+    async def digest(self, session: ForwardedSession, digest: Digest) -> Digest | None:
+        """What the session's copy hashes to in `digest`'s algorithm; None without a copy."""
+        paths = self.paths(session) if session.hasher is not None else None
+        if paths is None:
+            return None
+        if digest.algorithm == session.algorithm:
+            return Digest.from_hex(session.hasher.hexdigest(), digest.algorithm)
+        return Digest.from_hex(await asyncio.to_thread(hashing.hex_of_file, paths[0], digest.algorithm),
+                               digest.algorithm)
+
+    async def keep_if_whole(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
+        """The copy (`size` bytes) to the store if it hashes to `digest`: True if the store took
+        it (it did not hold the blob), False if it did not need it; None without a copy that
+        hashes to `digest` (bytes came through another node) or when the store could not take it."""
+        actual = await self.digest(session, digest)
+        if actual is None:
+            return None
+        if actual != digest:
+            self.drop(session)  # not whole here: bytes came through another node
+            return None
+        return await self.store(session, digest, size)
+
+    async def store(self, session: ForwardedSession, digest: Digest, size: int) -> bool | None:
+        """A verified copy to the store: `LocalCopies.keep`'s answer, None when the store could
+        not take it (the push itself is done; the next pull fetches the blob)."""
+        paths = self.paths(session)
+        paths[1].unlink(missing_ok=True)
+        try:
+            return await asyncio.to_thread(self.local.keep, digest, paths[0], size)
+        except OSError as exc:
+            self.drop(session)
+            log.warning("blob %s pushed to %s was not kept in this node's cache (%s); the next pull of it "
+                        "fetches it from the origin; check the cache disk", digest, session.repo, exc)
+            return None
+
+    async def unkeep(self, digest: Digest | None, kept: bool | None) -> None:
+        """Take out of the store a copy `keep_if_whole` put there for a PUT the origin did not take."""
+        if digest is not None and kept:
+            await asyncio.to_thread(self.local.forget, digest)
