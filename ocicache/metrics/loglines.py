@@ -1,7 +1,6 @@
-"""What one log line looks like (`[log] format`: one JSON object, or plain text), and the
-access log's short way to write one.
+"""The access log's short way to write a log line (ocicache/logline.py: what one looks like).
 
-service/logs.py formats every `logging` record with `line()`. The access log writes a line per
+service/logs.py formats every `logging` record with `logline.line()`. The access log writes a line per
 request, and building a `logging.LogRecord` for it (caller lookup, thread and process names, a
 handler lock and a flush per line) was a sixth of an edge's CPU for a manifest answered from
 memory (docs/PERFORMANCE.md, "The access log line"). `Lines` writes the same line without
@@ -10,57 +9,14 @@ that machinery, and every line written in one turn of the event loop leaves in o
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import time
 from typing import Any, TextIO
 
-RESERVED = frozenset({"time", "level", "logger", "msg", "pid"})
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+from ..logline import line
+
 _BATCH_LINES = 256  # written at once beyond this many, whatever the loop does
-
-
-class _Clock:
-    """The time of a line: ISO 8601 in UTC for JSON, logging's asctime for text; the part
-    down to the second is formatted once per second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._iso = self._asc = ""
-
-    def stamps(self, created: float) -> tuple[str, str]:
-        second = int(created)
-        if second != self._second:
-            tm = time.gmtime(second)
-            self._iso = time.strftime("%Y-%m-%dT%H:%M:%S", tm)
-            self._asc = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            self._second = second
-        millis = int((created - second) * 1000)
-        return f"{self._iso}.{millis:03d}Z", f"{self._asc},{millis:03d}"
-
-
-_clock = _Clock()
-
-
-def line(fmt: str, created: float, level: str, logger: str, msg: str, pid: int,
-         fields: dict[str, Any] | None = None, exception: str | None = None) -> str:
-    """One line, without its newline. `level` is the upper-case name (INFO); `fields` become
-    top-level JSON keys (a reserved name gets a `field_` prefix) or trailing key=value pairs."""
-    iso, asc = _clock.stamps(created)
-    if fmt == "json":
-        out: dict[str, Any] = {"time": iso, "level": level.lower(), "logger": logger, "msg": msg, "pid": pid}
-        for key, value in (fields or {}).items():
-            out[key if key not in RESERVED else f"field_{key}"] = value
-        if exception:
-            out["exception"] = exception
-        return _encode(out)
-    text = f"{asc} {level} {logger}[{pid}]: {msg}"
-    if exception:
-        text += "\n" + exception
-    if fields:
-        text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    return text
 
 
 class Lines:

@@ -1,6 +1,6 @@
 """Logging for the node and the CLI, in one format (`[log] format`): one JSON object per line
 (the node writes to stdout, which journald keeps; the other commands to stderr), or plain text
-lines (ocicache/metrics/loglines.py). A record's `extra={"fields": {...}}` become top-level keys; the
+lines (ocicache/logline.py). A record's `extra={"fields": {...}}` become top-level keys; the
 access log writes the same lines through loglines.Lines, without a LogRecord per request."""
 from __future__ import annotations
 
@@ -8,21 +8,8 @@ import logging
 import sys
 from typing import Any
 
+from ..logline import LineFormatter
 from ..metrics import loglines
-
-
-class LineFormatter(logging.Formatter):
-    """A record as loglines.line formats it, in `fmt` ("json" or "text")."""
-
-    def __init__(self, fmt: str) -> None:
-        super().__init__()
-        self.line_format = fmt
-
-    def format(self, record: logging.LogRecord) -> str:
-        exception = self.formatException(record.exc_info) if record.exc_info else None
-        return loglines.line(self.line_format, record.created, record.levelname, record.name,
-                            record.getMessage(), record.process or 0, getattr(record, "fields", None),
-                            exception)
 
 
 def setup(level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:

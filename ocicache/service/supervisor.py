@@ -11,22 +11,20 @@ workers inherited stay shared between them.
 
     python -c BOOTSTRAP <package root> <worst exit code so far> <log level> <log format> <worker pid>...
 
-Its imports: the standard library and this package's notify.py; ocicache.metrics
-(prometheus-client, and the node's log format with it) is imported by name only when a worker
-ends before the node stops. Until then its rare lines (systemd unreachable) are written by
-_Line, in the node's format and fields.
+Its imports: the standard library, this package's notify.py, and ocicache/logline.py (its rare
+lines, in the node's format); ocicache.metrics (prometheus-client) is imported by name only when
+a worker ends before the node stops.
 """
 from __future__ import annotations
 
-import datetime
 import importlib
-import json
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
+from ..logline import LineFormatter
 from . import notify
 
 log = logging.getLogger("ocicache")
@@ -81,7 +79,7 @@ def main(argv: list[str]) -> int:
     worst, level, fmt, *rest = argv
     worst = int(worst)
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_Line(fmt))
+    handler.setFormatter(LineFormatter(fmt))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     pids = {int(pid) for pid in rest}
     stopping = False
@@ -131,19 +129,3 @@ def _ended_badly(pid: int, code: int, left: int, worst: int) -> None:
             f"`Restart=on-failure` starts it again)")
     log.error("ocicache %d: worker %d %s; %s", os.getpid(), pid, how, then)
 
-
-class _Line(logging.Formatter):
-    """A record as the node writes one (service/logs.py): a JSON object with time, level,
-    logger, msg and pid, or logging's text line."""
-
-    def __init__(self, fmt: str) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-        self.json = fmt == "json"
-
-    def format(self, record: logging.LogRecord) -> str:
-        if not self.json:
-            return super().format(record)
-        when = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
-        return json.dumps({"time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                           "level": record.levelname.lower(), "logger": record.name,
-                           "msg": record.getMessage(), "pid": record.process}, separators=(",", ":"))
