@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 from bench.load.run import code_version, machine
-from bench.load.servers import Distribution, Ocicache
+from bench.load.servers import Distribution, Ocicache, tree_cpu_seconds
 from bench.load.workloads import Pusher, concurrent_gets, sha256_digest
-from bench.smallblob import tree_cpu_seconds
 
 MIB = 1 << 20
 REPO = "bench/cold"

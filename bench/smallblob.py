@@ -21,27 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load.servers import Nginx, Ocicache
+from bench.load.servers import Nginx, Ocicache, tree_cpu_seconds
 from bench.load.workloads import Pusher, sha256_digest, wrk
 
 REPO = "bench/small"
 MIB = 1 << 20
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its descendants (the server's cost, which a
-    machine shared with other work does not inflate the way it inflates wall time)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def top_frames(raw: Path, limit: int = 25) -> str:

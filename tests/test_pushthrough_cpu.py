@@ -7,7 +7,7 @@ import os
 
 from bench.load.pushthrough import BLOB_MONOLITHIC, CPU_METRICS
 from bench.load.report import push_cpu
-from bench.load.servers import tree_cpu_seconds
+from bench.load.servers import tree_thread_cpu_seconds
 
 
 def _run(direct: dict, through: dict, cores: int = 2) -> dict:
@@ -37,8 +37,8 @@ def test_a_run_without_cpu_figures_has_no_cpu_table():
 
 
 def test_tree_cpu_seconds_counts_this_process_threads_on_the_cpu():
-    before = tree_cpu_seconds(os.getpid())
+    before = tree_thread_cpu_seconds(os.getpid())
     deadline = os.times().user + 0.05
     while os.times().user < deadline:
         pass
-    assert tree_cpu_seconds(os.getpid()) - before >= 0.04
+    assert tree_thread_cpu_seconds(os.getpid()) - before >= 0.04

@@ -27,7 +27,7 @@ import os
 import time
 from typing import Callable
 
-from .servers import tree_cpu_seconds
+from .servers import tree_thread_cpu_seconds
 from .workloads import Pusher, sha256_digest
 
 MIB = 1 << 20
@@ -96,7 +96,7 @@ class PushThrough:
     def _cpu(self, name: str) -> tuple[float, float, float]:
         """CPU seconds so far: the origin's processes, the edge's (0 without one), this process."""
         origin, edge = self.pids_of(name)
-        return tree_cpu_seconds(origin), tree_cpu_seconds(edge) if edge else 0.0, time.process_time()
+        return tree_thread_cpu_seconds(origin), tree_thread_cpu_seconds(edge) if edge else 0.0, time.process_time()
 
     def _metered(self, name: str, push: Callable[[Pusher], tuple[float, int]], pusher: Pusher) -> dict[str, float]:
         """Run `push` (which returns its value and how many pushes it made); its value and, with

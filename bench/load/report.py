@@ -184,7 +184,7 @@ def push_cpu(doc: dict) -> list[str]:
     """The CPU each push cost (medians per push) and what it allows on this machine's cores: a
     push through the edge takes at least (origin + edge + client CPU) / cores of wall time, so
     edge / direct can be at most the direct push's wall time over that. The CPU figures miss
-    threads that start and end within a push (servers.tree_cpu_seconds), so the ceiling is, if
+    threads that start and end within a push (servers.tree_thread_cpu_seconds), so the ceiling is, if
     anything, too high.
     Empty when the run did not measure CPU."""
     results, cores = doc["results"], doc["machine"]["cores"]

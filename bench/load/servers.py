@@ -144,10 +144,25 @@ def _tree(pid: int) -> list[int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants, every thread that ever ran in
+    them included (/proc/<pid>/stat: whole clock ticks, 10 ms): a server's cost over a run of
+    seconds, which a machine shared with other work does not inflate the way it inflates wall
+    time."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_thread_cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by the living threads of a process and of its descendants
-    (/proc/<pid>/task/<tid>/schedstat: nanoseconds on a CPU; /proc/<pid>/stat counts whole clock
-    ticks, too coarse for a push of a few milliseconds). A thread that ended is not counted, so
-    the difference of two readings misses a thread that started and ended between them (the C
+    (/proc/<pid>/task/<tid>/schedstat: nanoseconds on a CPU, where tree_cpu_seconds's ticks are
+    too coarse for a push of a few milliseconds). A thread that ended is not counted, so the
+    difference of two readings misses a thread that started and ended between them (the C
     hasher's writer thread for a piece of 256 KiB or more lives for one piece): a lower bound."""
     total = 0
     for p in _tree(pid):
