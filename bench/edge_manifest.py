@@ -14,36 +14,16 @@ docs/PERFORMANCE.md's "The access log line".
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
 from bench.load.servers import Ocicache
-from bench.load.workloads import MANIFEST_ACCEPT, Pusher, sha256_digest, wrk
+from bench.load.workloads import MANIFEST_ACCEPT, wrk
 from bench.smallblob import measured, profile
+from tests.ocisync import push_image
 
 REPO = "bench/manifest"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def push_image(url: str) -> str:
-    """One config, one 1 kB layer and the manifest by tag; returns the manifest's digest."""
-    config, layer = b"{}", os.urandom(1000)
-    pusher = Pusher(url)
-    try:
-        for blob in (config, layer):
-            pusher.push_blob(REPO, blob, sha256_digest(blob))
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": sha256_digest(config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": sha256_digest(layer), "size": len(layer)}]}).encode()
-        pusher.push_manifest(REPO, "v1", manifest, OCI_MANIFEST)
-    finally:
-        pusher.close()
-    return sha256_digest(manifest)
 
 
 def main() -> None:
@@ -56,7 +36,7 @@ def main() -> None:
         node, edge = Ocicache(Path(work) / "node"), None
         try:
             node.start()
-            digest = push_image(node.url)
+            digest = push_image(node.url, REPO, "v1", os.urandom(1000))  # a 1 kB layer
             edge = Ocicache(Path(work) / "edge", "--origin", node.url)
             edge.start()
             url = f"{edge.url}/v2/{REPO}/manifests/{digest}"
