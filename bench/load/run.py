@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import report
 from .dockerpull import DockerPull
-from .pushthrough import PushThrough
+from .pushthrough import PAIRS as PUSH_PAIRS, RELAYS as PUSH_RELAYS, PushThrough
 from .servers import AioRelay, Distribution, Nginx, NginxRelay, Ocicache, PssPeaks, self_signed
 from .workloads import (MANIFEST_ACCEPT, Pusher, concurrent_gets, curl_timings, durable_write_mbps,
                         loopback_copy_mbps, range_latency, sha256_digest, sha256_mbps, tls_negotiated, wrk)
@@ -75,6 +75,8 @@ class Bench:
         self.push_edge: Ocicache | None = None
         self.relay: NginxRelay | None = None
         self.aio_relays: dict[str, AioRelay] = {}
+        # the push-through workload's servers by name: (URL, origin's PID, its front's PID or None)
+        self.push_targets: dict[str, tuple[str, int, int | None]] = {}
         self.started: list = []
         self.results: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.stamp = 0
@@ -110,6 +112,7 @@ class Bench:
                                for name, server in (("ocicache", self.oci), ("distribution", self.dist))}
             for relay in self.aio_relays.values():
                 self._start(relay)
+            self._name_push_targets()
         if only == "docker-pull" or (only is None and self.docker_mb):
             self.docker = DockerPull(self.work / "docker", self.docker_mb, self.dist, self.record, log)
             self.started.append(self.docker)
@@ -122,11 +125,21 @@ class Bench:
             except Exception as exc:  # keep stopping the others
                 log(f"stopping {type(server).__name__} failed: {exc}")
 
+    def _name_push_targets(self) -> None:
+        """pushthrough's names (PAIRS, RELAYS) for the servers started for it."""
+        edges = {"ocicache": self.push_edge, "distribution": self.edge}
+        for origin, edge_name in PUSH_PAIRS:
+            server = {"ocicache": self.oci, "distribution": self.dist}[origin]
+            relays = {"nginx": (self.relay.url(origin), self.relay.pid()),
+                      "aiohttp relay": (self.aio_relays[origin].url, self.aio_relays[origin].pid())}
+            self.push_targets[origin] = (server.url, server.pid(), None)
+            self.push_targets[edge_name] = (edges[origin].url, server.pid(), edges[origin].pid())
+            for kind, relay_name in PUSH_RELAYS[origin].items():
+                self.push_targets[relay_name] = (relays[kind][0], server.pid(), relays[kind][1])
+
     def base_url(self, name: str) -> str:
-        if name.startswith("nginx in front of "):
-            return self.relay.url(name.removeprefix("nginx in front of "))
-        if name.startswith("aiohttp relay in front of "):
-            return self.aio_relays[name.removeprefix("aiohttp relay in front of ")].url
+        if name in self.push_targets:
+            return self.push_targets[name][0]
         if name.startswith("nginx"):
             return {"nginx": f"http://127.0.0.1:{self.nginx.port_sendfile}",
                     "nginx-copy": f"http://127.0.0.1:{self.nginx.port_copy}",
@@ -136,14 +149,8 @@ class Bench:
                 "edge of ocicache": self.push_edge}[name].url
 
     def push_pids(self, name: str) -> tuple[int, int | None]:
-        """The push-through workload's (origin PID, edge PID or None) for one of its servers."""
-        return {"ocicache": (self.oci.pid(), None), "distribution": (self.dist.pid(), None),
-                "edge of ocicache": (self.oci.pid(), self.push_edge.pid()),
-                "edge of distribution": (self.dist.pid(), self.edge.pid()),
-                "nginx in front of ocicache": (self.oci.pid(), self.relay.pid()),
-                "nginx in front of distribution": (self.dist.pid(), self.relay.pid()),
-                "aiohttp relay in front of ocicache": (self.oci.pid(), self.aio_relays["ocicache"].pid()),
-                "aiohttp relay in front of distribution": (self.dist.pid(), self.aio_relays["distribution"].pid())}[name]
+        """The push-through workload's (origin PID, edge or relay PID or None) for one of its servers."""
+        return self.push_targets[name][1:]
 
     def blob_url(self, name: str, digest: str, repo: str = REPO) -> str:
         return f"{self.base_url(name)}/v2/{repo}/blobs/{digest}"
